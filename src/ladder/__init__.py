@@ -1,0 +1,1 @@
+"""ladder: customise a language model one measured rung at a time."""

@@ -1,0 +1,1 @@
+"""The `ladder` command line: thin commands over the services."""

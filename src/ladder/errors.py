@@ -1,0 +1,46 @@
+"""Errors meant for people: each says what was wrong, where, and what to do."""
+
+from __future__ import annotations
+
+
+class LadderError(Exception):
+    """Base class for every error the platform reports to a user.
+
+    `code` is a stable machine-readable word (used by the HTTP layer as OpenAI's
+    `error.code`), `param` names the offending field when there is one.
+    """
+
+    status = 400
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+
+
+class InvalidInput(LadderError):
+    """The request or file is malformed; nothing was changed."""
+
+
+class NotFound(LadderError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class Conflict(LadderError):
+    status = 409
+    error_type = "conflict_error"
+
+
+class ContextLengthExceeded(InvalidInput):
+    def __init__(self, message: str, param: str | None = "messages"):
+        super().__init__(message, code="context_length_exceeded", param=param)
+
+
+class BackendError(LadderError):
+    """A model backend failed (remote endpoint down, 4xx/5xx, load failure)."""
+
+    status = 502
+    error_type = "api_error"

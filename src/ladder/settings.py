@@ -1,0 +1,70 @@
+"""Settings from the environment (`LADDER_*`), with the data directory and the price table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Price(BaseModel):
+    """Prices in US dollars. Local models carry a compute price so rungs compare on cost."""
+
+    input_per_1k: float = 0.0
+    output_per_1k: float = 0.0
+    per_embedded_chunk: float = 0.0
+    trained_per_1k: float = 0.0
+
+
+# Local compute is not free: these defaults approximate a small CPU/GPU instance's
+# cost spread over the tokens it processes, so that a prompted large remote model and
+# a small tuned local one can be compared per 1,000 requests. Override per model with
+# LADDER_PRICES='{"model-name": {"input_per_1k": ..., ...}}'.
+DEFAULT_LOCAL_PRICE = Price(input_per_1k=0.00002, output_per_1k=0.00008, per_embedded_chunk=0.000002,
+                            trained_per_1k=0.0004)
+DEFAULT_REMOTE_PRICE = Price(input_per_1k=0.00015, output_per_1k=0.0006, trained_per_1k=0.003)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LADDER_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path(user_data_dir("ladder", appauthor=False)))
+    default_model: str = "smollm2-135m-instruct"
+    embedding_model: str = "all-minilm-l6-v2"
+    prices: dict[str, Price] = Field(default_factory=dict)
+    local_price: Price = DEFAULT_LOCAL_PRICE
+    remote_price: Price = DEFAULT_REMOTE_PRICE
+    # Bytes of model weights kept loaded per process before the least recently used is dropped.
+    model_cache_bytes: int = 4 * 1024**3
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # 0: let the backend choose
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "ladder.db"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def price_for(self, model: str, *, remote: bool = False) -> Price:
+        if model in self.prices:
+            return self.prices[model]
+        return self.remote_price if remote else self.local_price
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change LADDER_HOME between cases)."""
+    get_settings.cache_clear()

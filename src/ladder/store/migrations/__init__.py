@@ -1,0 +1,1 @@
+"""Numbered SQL migrations (append-only: never edit a released file, add the next number)."""
