@@ -1,0 +1,62 @@
+"""Hugging Face form of a local model: a GGUF de-quantised once and cached as safetensors, and its tokenizer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+from ladder.models.registry import ModelSpec, get_model
+from ladder.settings import get_settings
+from ladder.store.blobs import atomic_dir, commit_dir
+from ladder.store.db import DEFAULT_PROJECT
+
+_lock = threading.Lock()
+COMPLETE = "ladder-complete.json"
+
+
+def _gguf_cache_dir(gguf: Path) -> Path:
+    st = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return get_settings().cache_dir / "hf" / f"{gguf.stem}-{key}"
+
+
+def hf_dir(spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> Path:
+    """The HF model directory for a local spec (for a tuned model: its base model's directory).
+
+    A GGUF is converted on first use (transformers de-quantises it, about 20 s for SmolLM2)
+    and saved as safetensors under the data dir, so later loads take well under a second.
+    """
+    if spec.is_tuned:
+        return hf_dir(get_model(spec.base_model, project_id), project_id)
+    if spec.backend == "remote":
+        raise ValueError(f"{spec.name} is a remote model and has no local weights")
+    path = Path(spec.path)
+    if path.is_dir():
+        return path
+    out = _gguf_cache_dir(path)
+    if (out / COMPLETE).exists():
+        return out
+    with _lock:
+        if (out / COMPLETE).exists():
+            return out
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        tmp = atomic_dir(out)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / COMPLETE).write_text(json.dumps({"source": str(path)}))
+        commit_dir(tmp, out)
+    return out
+
+
+def load_tokenizer(name: str, project_id: str = DEFAULT_PROJECT):
+    """The model's own tokenizer (with its chat template) for a registered local model name."""
+    from transformers import AutoTokenizer
+
+    spec = get_model(name, project_id)
+    return AutoTokenizer.from_pretrained(hf_dir(spec, project_id))
