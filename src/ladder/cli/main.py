@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import typer  # noqa: E402
 
-from ladder.cli import chat, models  # noqa: E402
+from ladder.cli import bots, chat, climb, data, demo, evals, kb, models, serve, tune, usage  # noqa: E402
 
 app = typer.Typer(
     name="ladder",
@@ -21,7 +21,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
-chat.register(app)
+for area in (chat, demo, kb, data, tune, bots, evals, climb, serve, usage):
+    area.register(app)
 
 
 def main() -> None:
