@@ -1,0 +1,1 @@
+"""Datasets: formats, validation, splits, stats and teacher labelling for fine-tuning data."""

@@ -1,0 +1,318 @@
+"""Training-data formats: read chat JSONL, prompt/completion JSONL or column CSV/JSONL into one chat form."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ladder.errors import InvalidInput
+
+ROLES = ("system", "user", "assistant")
+# OpenAI's chat fine-tuning format; tool-calling fields are not trained by ladder, so they are refused.
+MESSAGE_KEYS = ("role", "content", "weight", "name")
+RECORD_KEYS = ("messages",)
+MAX_SHOWN = 20
+
+
+@dataclass
+class Problem:
+    """One thing wrong (or worth a look) in a dataset: where, which field, what, and what to do."""
+
+    line: int  # 1-based source line (CSV: the line the row starts on); 0 = the file as a whole
+    field: str  # e.g. "messages[2].role"; "" when the whole line is at fault
+    message: str
+    hint: str = ""
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        if self.field:
+            where += f", {self.field}"
+        return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "field": self.field, "message": self.message, "hint": self.hint,
+                "severity": self.severity}
+
+
+class DatasetError(InvalidInput):
+    """A dataset has problems; `.problems` lists all of them, the message shows the first few."""
+
+    def __init__(self, path: str | Path, problems: list[Problem]):
+        self.path = str(path)
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"] or problems
+        lines = [f"  {p}" for p in errors[:MAX_SHOWN]]
+        if len(errors) > MAX_SHOWN:
+            lines.append(f"  ... and {len(errors) - MAX_SHOWN} more "
+                         f"(run `ladder data validate {self.path}` to see all)")
+        n = len(errors)
+        super().__init__(f"{self.path}: {n} problem{'s' if n != 1 else ''}:\n" + "\n".join(lines),
+                         code="invalid_dataset", param="training_file")
+
+
+@dataclass
+class Example:
+    """One training example in OpenAI chat form; `line` is where it came from in the source file."""
+
+    messages: list[dict]
+    line: int = 0
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"messages": self.messages}
+
+
+def label_of(example: Example) -> str:
+    """The final assistant message's content (the answer, or the label for classification)."""
+    for m in reversed(example.messages):
+        if m.get("role") == "assistant":
+            return m.get("content") or ""
+    return ""
+
+
+def prompt_of(example: Example) -> str:
+    """The last user message before the final answer (the input, for column-style data)."""
+    for m in reversed(example.messages):
+        if m.get("role") == "user":
+            return m.get("content") or ""
+    return ""
+
+
+def _blank(v) -> bool:
+    return not isinstance(v, str) or not v.strip()
+
+
+def _chat(obj: dict, line: int, system: str | None, problems: list[Problem]) -> Example | None:
+    start = len(problems)
+    for k in obj:
+        if k not in RECORD_KEYS:
+            problems.append(Problem(line, str(k), f"unknown key {k!r}",
+                                    "a chat example has only a `messages` key; remove the others"))
+    msgs = obj.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        problems.append(Problem(line, "messages", "`messages` must be a non-empty list of messages",
+                                'write {"messages": [{"role": "user", "content": ...}, '
+                                '{"role": "assistant", "content": ...}]}'))
+        return None
+    out: list[dict] = []
+    for i, m in enumerate(msgs):
+        f = f"messages[{i}]"
+        if not isinstance(m, dict):
+            problems.append(Problem(line, f, "each message must be a JSON object",
+                                    'write {"role": ..., "content": ...}'))
+            continue
+        for k in m:
+            if k not in MESSAGE_KEYS:
+                problems.append(Problem(line, f"{f}.{k}", f"unknown key {k!r} in a message",
+                                        f"allowed keys: {', '.join(MESSAGE_KEYS)}; "
+                                        "tool calls are not supported"))
+        role = m.get("role")
+        if role not in ROLES:
+            problems.append(Problem(line, f"{f}.role",
+                                    "missing role" if role is None else f"unknown role {role!r}",
+                                    f"use one of {', '.join(ROLES)}"))
+        content = m.get("content")
+        if content is None or (isinstance(content, str) and not content.strip()):
+            problems.append(Problem(line, f"{f}.content", "empty content", "every message needs text"))
+        elif not isinstance(content, str):
+            problems.append(Problem(line, f"{f}.content",
+                                    f"content must be a string, not {type(content).__name__}",
+                                    "write the message text as a JSON string"))
+        msg = {"role": role, "content": content}
+        if "weight" in m:
+            w = m["weight"]
+            if role != "assistant":
+                problems.append(Problem(line, f"{f}.weight", f"weight on a {role!r} message",
+                                        "weight is only allowed on assistant messages; remove it"))
+            elif isinstance(w, bool) or w not in (0, 1):
+                problems.append(Problem(line, f"{f}.weight", f"weight must be 0 or 1, not {w!r}",
+                                        "0 = do not train on this message, 1 = train on it"))
+            else:
+                msg["weight"] = int(w)
+        out.append(msg)
+    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
+        problems.append(Problem(line, "messages", "no assistant message",
+                                "add at least one assistant message: that is what the model learns to write"))
+    if len(problems) > start:
+        return None
+    if system and out[0]["role"] != "system":
+        out.insert(0, {"role": "system", "content": system})
+    return Example(out, line)
+
+
+def _pair(prompt, completion, line: int, names: tuple[str, str], system: str | None,
+          problems: list[Problem]) -> Example | None:
+    ok = True
+    for value, name in ((prompt, names[0]), (completion, names[1])):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
+        if value is None or _blank(value):
+            kind = "missing" if value is None else ("empty" if isinstance(value, str) else
+                                                    f"not text ({type(value).__name__})")
+            problems.append(Problem(line, name, f"{name} is {kind}", f"give every row a non-empty {name}"))
+            ok = False
+    if not ok:
+        return None
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": "user", "content": str(prompt).strip()},
+             {"role": "assistant", "content": str(completion).strip()}]
+    return Example(msgs, line)
+
+
+def examples_from_records(records: Iterable[tuple[int, object]], *, input_col: str | None = None,
+                          output_col: str | None = None,
+                          system: str | None = None) -> tuple[list[Example], list[Problem]]:
+    """Normalise (line, record) pairs to chat examples; returns the examples and every problem found.
+
+    A record is chat form if it has `messages`, prompt/completion form if it has `prompt`;
+    with `input_col`/`output_col` given, those columns are used instead.
+    """
+    examples: list[Example] = []
+    problems: list[Problem] = []
+    for line, obj in records:
+        if not isinstance(obj, dict):
+            problems.append(Problem(line, "", f"expected a JSON object, got {type(obj).__name__}",
+                                    "write one JSON object per line"))
+            continue
+        if input_col or output_col:
+            missing = [c for c in (input_col, output_col) if c and c not in obj]
+            if missing or not (input_col and output_col):
+                have = ", ".join(map(str, obj)) or "none"
+                what = (f"no column {missing[0]!r}" if missing
+                        else "both --input-col and --output-col are needed")
+                problems.append(Problem(line, missing[0] if missing else "", what, f"columns here: {have}"))
+                continue
+            ex = _pair(obj[input_col], obj[output_col], line, (input_col, output_col), system, problems)
+        elif "messages" in obj:
+            ex = _chat(obj, line, system, problems)
+        elif "prompt" in obj or "completion" in obj:
+            extra = [k for k in obj if k not in ("prompt", "completion")]
+            for k in extra:
+                problems.append(Problem(line, str(k), f"unknown key {k!r}",
+                                        "a prompt/completion example has only `prompt` and `completion`"))
+            ex = _pair(obj.get("prompt"), obj.get("completion"), line, ("prompt", "completion"), system,
+                       problems)
+            ex = None if extra else ex
+        else:
+            have = ", ".join(map(str, obj)) or "none"
+            problems.append(Problem(line, "messages", "missing `messages`",
+                                    f"keys here: {have}; write chat form {{\"messages\": [...]}}, "
+                                    "prompt/completion, or name the columns with --input-col/--output-col"))
+            continue
+        if ex is not None:
+            examples.append(ex)
+    return examples, problems
+
+
+def _decode(raw: bytes, line: int, problems: list[Problem]) -> str | None:
+    try:
+        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        problems.append(Problem(line, "", f"not valid UTF-8 ({e.reason} at byte {e.start})",
+                                "save the file as UTF-8"))
+        return None
+
+
+def _jsonl_records(path: Path, problems: list[Problem]) -> list[tuple[int, object]]:
+    records = []
+    with open(path, "rb") as f:
+        for line, raw in enumerate(f, start=1):
+            text = _decode(raw, line, problems)
+            if text is None or not text.strip():
+                continue  # blank lines (a trailing newline, a separator) carry no example
+            try:
+                records.append((line, json.loads(text)))
+            except json.JSONDecodeError as e:
+                problems.append(Problem(line, "", f"invalid JSON: {e.msg} at column {e.colno}",
+                                        "each line must be one complete JSON object"))
+    return records
+
+
+def _csv_records(path: Path, problems: list[Problem]) -> list[tuple[int, object]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        problems.append(Problem(line, "", f"not valid UTF-8 ({e.reason})", "save the file as UTF-8"))
+        return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    header = [h.strip() for h in header]
+    records = []
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                if len(row) != len(header):
+                    problems.append(Problem(start, "", f"{len(row)} cells but the header has {len(header)}",
+                                            "quote cells that contain commas or line breaks"))
+                else:
+                    records.append((start, dict(zip(header, row, strict=True))))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        problems.append(Problem(start, "", f"unreadable CSV: {e}", "check the quoting on this row"))
+    return records
+
+
+def _is_csv(path: Path) -> bool:
+    return path.suffix.lower() in (".csv", ".tsv")
+
+
+def parse_dataset(path: str | Path, *, input_col: str | None = None, output_col: str | None = None,
+                  system: str | None = None) -> tuple[list[Example], list[Problem]]:
+    """Read a dataset without raising on bad lines: the examples that parsed and every problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"{p}: no such file", code="file_not_found", param="file")
+    problems: list[Problem] = []
+    if _is_csv(p):
+        records = _csv_records(p, problems)
+        if records and not (input_col or output_col):
+            cols = list(records[0][1])
+            if "prompt" in cols and "completion" in cols:
+                input_col, output_col = "prompt", "completion"
+            else:
+                problems.append(Problem(0, "", "a CSV needs its input and output columns named",
+                                        f"pass --input-col and --output-col; columns: {', '.join(cols)}"))
+                return [], problems
+    else:
+        records = _jsonl_records(p, problems)
+    examples, more = examples_from_records(records, input_col=input_col, output_col=output_col, system=system)
+    problems += more
+    if not examples and not problems:
+        problems.append(Problem(0, "", "the file has no examples", "add one example per line"))
+    problems.sort(key=lambda q: q.line)
+    return examples, problems
+
+
+def read_dataset(path: str | Path, *, input_col: str | None = None, output_col: str | None = None,
+                 system: str | None = None) -> list[Example]:
+    """All examples of a dataset in chat form; raises DatasetError listing every problem if a line is bad."""
+    examples, problems = parse_dataset(path, input_col=input_col, output_col=output_col, system=system)
+    errors = [q for q in problems if q.severity == "error"]
+    if errors:
+        raise DatasetError(path, errors)
+    return examples
+
+
+def write_jsonl(examples: Iterable[Example | dict], path: str | Path) -> Path:
+    """Write examples as OpenAI chat JSONL atomically (a temporary file, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for ex in examples:
+            obj = ex.as_dict() if isinstance(ex, Example) else ex
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    os.replace(tmp, p)
+    return p
