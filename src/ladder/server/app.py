@@ -1,0 +1,72 @@
+"""The FastAPI app: OpenAI-compatible /v1, the native /api, errors in OpenAI's shape, limits, the web UI."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from ladder.server import errors
+from ladder.server.config import ServerConfig
+from ladder.server.deps import Principal, ServerState, principal, state
+from ladder.server.limits import BodyLimitMiddleware, Counter, RateLimiter
+
+log = logging.getLogger("ladder.server")
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/api/health")
+async def health(request: Request) -> dict:
+    """Liveness and the number of model calls in flight (no key needed)."""
+    return {"status": "ok", "in_flight": state(request).counter.in_flight}
+
+
+@health_router.get("/api/whoami")
+async def whoami(who: Principal = Depends(principal)) -> dict:
+    return {"project_id": who.project_id, "key_id": who.key_id, "admin": who.admin}
+
+
+def _include_optional(app: FastAPI, module: str) -> None:
+    """Routers whose part may not be installed yet are skipped with a log line, not a crash."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        log.warning("%s not mounted: %s", module, e)
+        return
+    app.include_router(mod.router)
+
+
+def create_app(config: ServerConfig | None = None) -> FastAPI:
+    config = config or ServerConfig()
+    app = FastAPI(
+        title="ladder",
+        version="0.1.0",
+        responses=errors.ERROR_RESPONSES,
+        description="OpenAI-compatible API (chat, embeddings, files, fine-tuning) and ladder's "
+        "native API (knowledge bases, chatbots, evals, climbs, usage).",
+    )
+    app.state.ladder = ServerState(config, RateLimiter(config.rate_limit_rpm), Counter())
+    errors.install(app)
+    app.include_router(health_router)
+    for module in (
+        "ladder.server.routes_chat",
+        "ladder.server.routes_files",
+        "ladder.server.routes_tuning",
+        "ladder.server.routes_kb",
+        "ladder.server.routes_bots",
+        "ladder.server.routes_runs",
+        "ladder.server.routes_admin",
+    ):
+        _include_optional(app, module)
+    try:
+        from ladder.server.ui import mount_ui
+    except ImportError:
+        log.info("web UI not installed (ladder.server.ui); serving the API only")
+    else:
+        mount_ui(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body=config.max_body_bytes, max_upload=config.max_upload_bytes
+    )
+    return app

@@ -1,0 +1,148 @@
+"""OpenAI-shaped errors: every failure answers `{"error": {"message", "type", "param", "code"}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ladder.errors import LadderError
+
+log = logging.getLogger("ladder.server")
+MAX_MESSAGE = 500  # an error never echoes megabytes of input
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "api_error",
+    503: "server_error",
+}
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorBody, "description": desc}
+    for status, desc in [
+        (400, "Invalid request"),
+        (401, "Missing or bad API key"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (422, "Validation error"),
+        (429, "Rate limited"),
+        (500, "Server error"),
+    ]
+}
+
+
+class ApiError(Exception):
+    """An HTTP error raised by the server layer itself (auth, limits)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        type_: str | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.headers = headers or {}
+        self.type = type_ or _TYPES.get(status, "invalid_request_error")
+
+
+def _clip(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "error": {
+            "message": _clip(message),
+            "type": type_ or _TYPES.get(status, "invalid_request_error"),
+            "param": _clip(param) if param else None,
+            "code": code,
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _loc(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, e: ApiError):
+        return error_response(
+            e.status, e.message, type_=e.type, param=e.param, code=e.code, headers=e.headers
+        )
+
+    @app.exception_handler(LadderError)
+    async def _ladder_error(_: Request, e: LadderError):
+        return error_response(e.status, e.message, type_=e.error_type, param=e.param, code=e.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, e: RequestValidationError):
+        errs = e.errors()
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        param = _loc(tuple(first.get("loc", ())))
+        # pydantic's own message, never the offending input (it may be megabytes)
+        msg = f"{param}: {first.get('msg', 'invalid')}"
+        if len(errs) > 1:
+            msg += f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})"
+        return error_response(422, msg, param=param, code="invalid_value")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException):
+        msg = e.detail if isinstance(e.detail, str) else "request failed"
+        if e.status_code == 404 and msg == "Not Found":
+            msg = "no such endpoint; see /openapi.json"
+        return error_response(e.status_code, msg, headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, e: Exception):
+        log.exception("unhandled error")
+        return error_response(
+            500, f"internal server error ({type(e).__name__}); see the server log", type_="server_error"
+        )

@@ -1,0 +1,305 @@
+"""OpenAI-compatible /v1/models, /v1/chat/completions and /v1/embeddings."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from ladder.errors import InvalidInput, NotFound
+from ladder.ids import new_id
+from ladder.models.types import ChatRequest, GenerationParams, Message
+from ladder.server import bots_bridge, jsonformat
+from ladder.server.deps import Principal, in_thread, principal, state
+from ladder.server.schemas import ChatCompletionRequest, ChatMessageIn, EmbeddingRequest
+from ladder.server.streaming import error_event, pump, sse
+
+router = APIRouter(tags=["openai"])
+MAX_EMBED_INPUTS = 2048
+
+
+def _model_list(project_id: str) -> list[dict]:
+    from ladder.models import registry
+
+    out = []
+    for spec in registry.list_models(project_id):
+        owner = (
+            "ladder"
+            if spec.builtin
+            else ("remote" if spec.backend == "remote" else ("project" if spec.project_id else "local"))
+        )
+        out.append({"id": spec.name, "object": "model", "created": 0, "owned_by": owner})
+    for name in bots_bridge.bot_names(project_id):
+        out.append({"id": f"bot:{name}", "object": "model", "created": 0, "owned_by": "chatbot"})
+    return out
+
+
+@router.get("/v1/models")
+async def list_models(who: Principal = Depends(principal)) -> dict:
+    return {"object": "list", "data": await in_thread(_model_list, who.project_id)}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(model_id: str, who: Principal = Depends(principal)) -> dict:
+    for m in await in_thread(_model_list, who.project_id):
+        if m["id"] == model_id:
+            return m
+    raise NotFound(f"unknown model {model_id[:200]!r}", code="model_not_found", param="model")
+
+
+def _content(i: int, m: ChatMessageIn) -> str:
+    if m.content is None:
+        return ""
+    if isinstance(m.content, str):
+        return m.content
+    parts = []
+    for part in m.content:
+        if part.type != "text":
+            raise InvalidInput(
+                f"messages[{i}].content: only text parts are supported, not {part.type!r}",
+                param=f"messages[{i}].content",
+            )
+        parts.append(part.text or "")
+    return "".join(parts)
+
+
+def _to_request(body: ChatCompletionRequest, cap: int, default_max: int) -> ChatRequest:
+    if body.tools:
+        raise InvalidInput("tools are not supported by this server", param="tools")
+    if body.n not in (None, 1):
+        raise InvalidInput("only n=1 is supported", param="n")
+    msgs = []
+    for i, m in enumerate(body.messages):
+        role = "system" if m.role == "developer" else m.role
+        if role not in ("system", "user", "assistant"):
+            raise InvalidInput(
+                f"messages[{i}].role {m.role[:32]!r} is not supported; use system, user or assistant",
+                param=f"messages[{i}].role",
+            )
+        msgs.append(Message(role, _content(i, m)))
+    max_tokens = body.max_completion_tokens or body.max_tokens or default_max
+    if max_tokens > cap:
+        raise InvalidInput(
+            f"max_tokens {max_tokens} is above this server's cap of {cap}",
+            param="max_tokens",
+            code="max_tokens_too_large",
+        )
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(stop) > 4 or any(len(s) > 200 or not s for s in stop):
+        raise InvalidInput("stop: at most 4 non-empty sequences of at most 200 characters", param="stop")
+    params = GenerationParams(
+        max_tokens=max_tokens,
+        temperature=body.temperature if body.temperature is not None else GenerationParams.temperature,
+        top_p=body.top_p if body.top_p is not None else 1.0,
+        seed=body.seed if body.seed is not None else 0,
+        stop=stop,
+    )
+    return ChatRequest(msgs, params)
+
+
+def _with_instruction(req: ChatRequest, schema: dict) -> ChatRequest:
+    note = jsonformat.instruction(schema)
+    msgs = list(req.messages)
+    if msgs and msgs[0].role == "system":
+        msgs[0] = Message("system", msgs[0].content + "\n\n" + note)
+    else:
+        msgs.insert(0, Message("system", note))
+    return ChatRequest(msgs, req.params)
+
+
+def _usage(u) -> dict:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    }
+
+
+def _complete(model: str, req: ChatRequest, schema: dict | None, project_id: str, counter) -> dict:
+    """One blocking completion (bot or model), with the JSON check and one retry when a format is asked."""
+    from ladder.models import service
+
+    with counter.generating():
+        if bots_bridge.is_bot(model):
+            return bots_bridge.chat(model, req, project_id)
+        if schema is None:
+            resp = service.chat(model, req, project_id=project_id)
+            return {"text": resp.text, "finish_reason": resp.finish_reason, "usage": resp.usage}
+        req = _with_instruction(req, schema)
+        why = ""
+        for attempt in range(2):
+            attempt_req = ChatRequest(
+                req.messages, dataclasses.replace(req.params, seed=(req.params.seed or 0) + attempt)
+            )
+            resp = service.chat(model, attempt_req, project_id=project_id)
+            text, why = jsonformat.check(resp.text, schema)
+            if text is not None:
+                return {"text": text, "finish_reason": "stop", "usage": resp.usage}
+        raise jsonformat.InvalidModelOutput(
+            f"the model's answer did not satisfy response_format after 2 attempts: {why}; try a larger "
+            "max_tokens, a clearer prompt or a stronger model",
+            code="invalid_model_output",
+            param="response_format",
+        )
+
+
+def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None, usage_null: bool) -> dict:
+    out = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+    if usage_null:
+        out["usage"] = None
+    return out
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, who: Principal = Depends(principal)
+):
+    st = state(request)
+    req = _to_request(body, st.config.max_tokens_cap, st.config.default_max_tokens)
+    schema = jsonformat.schema_of(body.response_format)
+    cid, created = new_id("chatcmpl"), int(time.time())
+    if not body.stream:
+        out = await in_thread(_complete, body.model, req, schema, who.project_id, st.counter)
+        message = {"role": "assistant", "content": out["text"], "refusal": None}
+        resp = {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": out["finish_reason"], "logprobs": None}
+            ],
+            "usage": _usage(out["usage"]),
+        }
+        if "citations" in out:
+            resp["citations"] = out["citations"]
+        return resp
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    st.counter.open_stream(who.limit_key, st.config.max_streams_per_key)
+    try:
+        make_iter = await in_thread(_open_stream, body.model, req, schema, who.project_id, st.counter)
+    except BaseException:
+        st.counter.close_stream(who.limit_key)
+        raise
+
+    async def events():
+        try:
+            yield sse(
+                _chunk(cid, created, body.model, {"role": "assistant", "content": ""}, None, include_usage)
+            )
+            async for item in pump(make_iter, st.counter):
+                if isinstance(item, Exception):
+                    yield sse(error_event(item))
+                    break
+                if isinstance(item, dict):  # citations of a chatbot answer, sent once before the end
+                    yield sse(
+                        {
+                            "id": cid,
+                            "object": "chat.completion.chunk",
+                            "created": created,
+                            "model": body.model,
+                            "choices": [],
+                            "citations": item["citations"],
+                        }
+                    )
+                    continue
+                if item.text:
+                    yield sse(_chunk(cid, created, body.model, {"content": item.text}, None, include_usage))
+                if item.finish_reason:
+                    yield sse(_chunk(cid, created, body.model, {}, item.finish_reason, include_usage))
+                    if include_usage and item.usage is not None:
+                        yield sse(
+                            {
+                                "id": cid,
+                                "object": "chat.completion.chunk",
+                                "created": created,
+                                "model": body.model,
+                                "system_fingerprint": None,
+                                "choices": [],
+                                "usage": _usage(item.usage),
+                            }
+                        )
+            yield sse("[DONE]")
+        finally:
+            st.counter.close_stream(who.limit_key)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _open_stream(model: str, req: ChatRequest, schema: dict | None, project_id: str, counter):
+    """Validate (and load) before the response starts, so errors get a proper status; returns a factory."""
+    from ladder.models import service
+    from ladder.models.types import Delta, Usage
+
+    if schema is not None:
+        # The whole answer must be checked before any of it is sent: generate, then stream it at once.
+        out = _complete(model, req, schema, project_id, counter)
+        u = out["usage"]
+        return lambda: iter(
+            [Delta(out["text"]), Delta("", out["finish_reason"], Usage(u.prompt_tokens, u.completion_tokens))]
+        )
+    if bots_bridge.is_bot(model):
+        return bots_bridge.stream_factory(model, req, project_id)
+    it = service.stream(model, req, project_id=project_id)
+    return lambda: it
+
+
+def _embed(body: EmbeddingRequest, project_id: str) -> dict:
+    from ladder.knowledge.embedder import embed_and_meter, get_embedder
+    from ladder.settings import get_settings
+
+    names = {get_settings().embedding_model}
+    emb = get_embedder()
+    names.add(emb.name)
+    if body.model not in names:
+        raise NotFound(
+            f"unknown embedding model {body.model[:200]!r}; available: {', '.join(sorted(names))}",
+            code="model_not_found",
+            param="model",
+        )
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts or len(texts) > MAX_EMBED_INPUTS:
+        raise InvalidInput(f"input must hold 1 to {MAX_EMBED_INPUTS} strings", param="input")
+    if any(not t for t in texts):
+        raise InvalidInput("input strings must not be empty", param="input")
+    if body.dimensions not in (None, emb.dim):
+        raise InvalidInput(
+            f"{emb.name} has {emb.dim} dimensions; dimensions cannot be changed", param="dimensions"
+        )
+    tokens = sum(emb.count_tokens(texts))
+    vecs = embed_and_meter(texts, project_id=project_id, source="api")
+    data = []
+    for i, v in enumerate(vecs):
+        value = (
+            base64.b64encode(v.astype("<f4").tobytes()).decode()
+            if body.encoding_format == "base64"
+            else [float(x) for x in v]
+        )
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingRequest, request: Request, who: Principal = Depends(principal)) -> dict:
+    with state(request).counter.generating():
+        return await in_thread(_embed, body, who.project_id)

@@ -1,0 +1,39 @@
+"""Start the server: bind policy (keys off loopback), the first admin key, uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ladder.errors import InvalidInput
+from ladder.server import keys
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(host: str) -> str | None:
+    """Check the bind policy and create the first admin key on an empty data dir; returns its secret."""
+    from ladder.server.config import ServerConfig
+
+    config = ServerConfig()
+    if not config.require_keys and not is_loopback(host):
+        raise InvalidInput(
+            f"refusing to serve on {host} without API keys: unauthenticated mode is for "
+            "loopback only; unset LADDER_SERVER_REQUIRE_KEYS or bind 127.0.0.1",
+            param="host",
+        )
+    return keys.ensure_admin_key()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info") -> None:
+    import uvicorn
+
+    from ladder.server.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
