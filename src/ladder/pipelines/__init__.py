@@ -1,0 +1,1 @@
+"""Pipelines: a model + prompt + few-shot examples + knowledge bases + parser; one object for chat and eval."""

@@ -1,0 +1,205 @@
+"""The Pipeline: builds the prompt (instruction, shots, retrieved passages), generates, parses, cites.
+
+The same object answers a chat request (`run`, `stream`) and is scored by an eval (`run_batch`),
+so an eval measures exactly what is served.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ladder.errors import InvalidInput, LadderError
+from ladder.models import service
+from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
+from ladder.pipelines import cache
+from ladder.pipelines.config import PipelineConfig
+from ladder.store.db import DEFAULT_PROJECT
+
+Messages = list[Message] | list[dict] | str
+
+
+@dataclass
+class PipelineResult:
+    text: str
+    parsed: object
+    valid: bool
+    citations: list = field(default_factory=list)
+    dropped_citations: int = 0
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    hits: list = field(default_factory=list)
+    finish_reason: str = "stop"
+    cached: bool = False
+    error: str | None = None
+
+
+def to_messages(messages: Messages) -> list[Message]:
+    if isinstance(messages, str):
+        return [Message("user", messages)]
+    out = [m if isinstance(m, Message) else Message(m.get("role"), m.get("content")) for m in messages]
+    if not out or out[-1].role != "user":
+        raise InvalidInput("the conversation must end with a user message", param="messages")
+    return out
+
+
+def as_plain(obj) -> dict | object:
+    """A hit or citation as JSON-able data (they come from the knowledge part as dataclasses)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: v for k, v in dataclasses.asdict(obj).items() if not hasattr(v, "shape")}
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    return obj
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig, *, name: str | None = None, version: int | None = None,
+                 bot_id: str | None = None, project_id: str = DEFAULT_PROJECT):
+        self.config = config
+        self.name = name
+        self.version = version
+        self.id = bot_id
+        self.project_id = project_id
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@v{self.version}" if self.name else f"pipeline-{self.config.fingerprint()}"
+
+    # -- prompt building -------------------------------------------------------------------------
+    def _system_text(self, convo: list[Message]) -> str:
+        parts = [self.config.system_prompt.strip(), self.config.output_instruction.strip()]
+        parts += [m.content for m in convo if m.role == "system"]
+        return "\n\n".join(p for p in parts if p)
+
+    def _shots_for(self, queries: list[str]) -> list[list[dict]]:
+        c = self.config
+        if not c.few_shot:
+            return [[] for _ in queries]
+        if c.few_shot_mode == "fixed":
+            chosen = c.few_shot[: c.few_shot_k] if c.few_shot_k else c.few_shot
+            return [chosen for _ in queries]
+        from ladder.pipelines.shots import nearest
+
+        return nearest(c.few_shot, queries, c.few_shot_k)
+
+    def _hits_for(self, queries: list[str]) -> list[list]:
+        c = self.config
+        if not c.kbs:
+            return [[] for _ in queries]
+        from ladder.knowledge import service as kb_service
+
+        return [kb_service.search(c.kbs, q, k=c.retrieval_k, threshold=c.retrieval_threshold,
+                                  project_id=self.project_id) for q in queries]
+
+    def prepare_batch(self, conversations: list[Messages]) -> list[tuple[list[Message], list]]:
+        """The final prompt messages and the retrieved hits for each conversation."""
+        convos = [to_messages(m) for m in conversations]
+        queries = [cv[-1].content for cv in convos]
+        shots, hits = self._shots_for(queries), self._hits_for(queries)
+        out = []
+        for cv, sh, hs in zip(convos, shots, hits, strict=True):
+            msgs: list[Message] = []
+            system = self._system_text(cv)
+            if system:
+                msgs.append(Message("system", system))
+            for ex in sh:
+                msgs += [Message("user", ex["input"]), Message("assistant", ex["output"])]
+            msgs += [m for m in cv if m.role != "system"]
+            if hs:
+                from ladder.knowledge import rag
+
+                msgs = list(rag.build_messages(msgs, hs))
+            out.append((msgs, hs))
+        return out
+
+    def request(self, messages: list[Message]) -> ChatRequest:
+        return ChatRequest(messages, self.config.params)
+
+    # -- results -----------------------------------------------------------------------------------
+    def _finish(self, resp: ChatResponse, hits: list, cached: bool = False) -> PipelineResult:
+        parsed, valid = self.config.parser.parse(resp.text)
+        citations, dropped = [], 0
+        if hits:
+            from ladder.knowledge import rag
+
+            citations, dropped = rag.extract_citations(resp.text, hits)
+        return PipelineResult(resp.text, parsed, valid, list(citations), dropped, resp.usage, resp.latency_ms,
+                              list(hits), resp.finish_reason, cached)
+
+    # -- the three ways to call it ---------------------------------------------------------------
+    def run(self, messages: Messages, *, source: str | None = "chat", use_cache: bool = False) -> PipelineResult:
+        return self.run_batch([messages], batch_size=1, source=source, use_cache=use_cache)[0]
+
+    def run_batch(self, conversations: list[Messages], *, batch_size: int = 16, backend: str | None = None,
+                  use_cache: bool = False, source: str | None = "batch",
+                  on_progress: Callable[[int], None] | None = None) -> list[PipelineResult]:
+        """Answer many conversations; a local model generates `batch_size` of them per forward pass.
+
+        With `use_cache`, answers already generated for the same weights, prompt and settings are
+        reused (marked `cached`) and not generated or metered again.
+        """
+        backend = backend or self.config.backend
+        prepared = self.prepare_batch(conversations)
+        results: list[PipelineResult | None] = [None] * len(prepared)
+        todo: list[tuple[int, ChatRequest, str | None]] = []
+        for i, (msgs, hits) in enumerate(prepared):
+            req = self.request(msgs)
+            key = None
+            if use_cache and cache.sampling_is_deterministic(req):
+                key = cache.cache_key(self.config.model, backend, req, self.project_id)
+                hit = cache.get(key)
+                if hit is not None:
+                    results[i] = self._finish(hit, hits, cached=True)
+                    if on_progress:
+                        on_progress(1)
+                    continue
+            todo.append((i, req, key))
+        for start in range(0, len(todo), max(1, batch_size)):
+            chunk = todo[start:start + batch_size]
+            for (i, _, key), resp in zip(chunk, self._generate([r for _, r, _ in chunk], backend, source),
+                                          strict=True):
+                if isinstance(resp, ChatResponse):
+                    if key is not None:
+                        cache.put(key, resp)
+                    results[i] = self._finish(resp, prepared[i][1])
+                else:
+                    results[i] = PipelineResult("", None, False, error=resp, hits=list(prepared[i][1]))
+            if on_progress:
+                on_progress(len(chunk))
+        return results  # type: ignore[return-value]
+
+    def _generate(self, reqs: list[ChatRequest], backend: str | None, source: str | None) -> list:
+        """Responses, or the error message for a request that could not be answered (e.g. too long)."""
+        name = self.config.model
+        try:
+            if len(reqs) == 1:
+                return [service.chat(name, reqs[0], backend=backend, project_id=self.project_id, source=source)]
+            return service.chat_batch(name, reqs, backend=backend, project_id=self.project_id, source=source)
+        except LadderError as e:
+            if len(reqs) == 1:
+                return [e.message]
+            return [r for req in reqs for r in self._generate([req], backend, source)]
+
+    def stream(self, messages: Messages, *, source: str | None = "chat") -> Iterator[Delta | PipelineResult]:
+        """Yields text deltas as they are generated, then one PipelineResult with parse and citations."""
+        (msgs, hits), = self.prepare_batch([messages])
+        t0 = time.perf_counter()
+        req = self.request(msgs)
+        gen = service.stream(self.config.model, req, backend=self.config.backend, project_id=self.project_id,
+                             source=source)
+        text, usage, finish = [], Usage(), "stop"
+        try:
+            for d in gen:
+                if d.text:
+                    text.append(d.text)
+                    yield d
+                if d.usage is not None:
+                    usage = d.usage
+                if d.finish_reason:
+                    finish = d.finish_reason
+        finally:
+            gen.close()
+        resp = ChatResponse("".join(text), finish, usage, (time.perf_counter() - t0) * 1000, self.config.model)
+        yield self._finish(resp, hits)

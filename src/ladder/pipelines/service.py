@@ -1,0 +1,95 @@
+"""Bots: named pipelines stored in SQLite; every change is a new version and old versions stay readable."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from ladder.errors import Conflict, InvalidInput, NotFound
+from ladder.ids import new_id
+from ladder.models.registry import get_model
+from ladder.pipelines.config import PipelineConfig
+from ladder.pipelines.pipeline import Pipeline
+from ladder.store.db import DEFAULT_PROJECT, get_db
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _config(config: PipelineConfig | dict) -> PipelineConfig:
+    return config if isinstance(config, PipelineConfig) else PipelineConfig.from_dict(config)
+
+
+def _row_to_pipeline(row) -> Pipeline:
+    cfg = PipelineConfig.from_dict(json.loads(row["config"]))
+    return Pipeline(cfg, name=row["name"], version=row["version"], bot_id=row["id"], project_id=row["project_id"])
+
+
+def create_bot(name: str, config: PipelineConfig | dict, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
+    """Store a new bot (version 1). The model must exist; the name must be free."""
+    if not _NAME.match(name or ""):
+        raise InvalidInput(f"bot name {name!r}: use 1-64 letters, digits, '.', '_' or '-'", param="name")
+    cfg = _config(config)
+    get_model(cfg.model, project_id)
+    db = get_db()
+    bot_id = new_id("bot")
+    with db.tx() as conn:
+        if conn.execute("SELECT 1 FROM bots WHERE project_id=? AND name=?", (project_id, name)).fetchone():
+            raise Conflict(f"a bot named {name!r} already exists; use `ladder bots edit {name}` to change it")
+        conn.execute("INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
+                     (bot_id, project_id, name, 1, json.dumps(cfg.as_dict()), time.time()))
+    return Pipeline(cfg, name=name, version=1, bot_id=bot_id, project_id=project_id)
+
+
+def get_bot(name: str, version: int | None = None, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
+    """A bot by name (or `bot-…` id), latest version unless one is named; `name@3` also picks version 3."""
+    if version is None and "@" in name:
+        name, _, v = name.partition("@")
+        version = int(v.lstrip("v")) if v.lstrip("v").isdigit() else None
+    col = "id" if name.startswith("bot-") else "name"
+    sql = f"SELECT * FROM bots WHERE project_id=? AND {col}=?"
+    params: tuple = (project_id, name)
+    if version is not None:
+        sql += " AND version=?"
+        params += (version,)
+    row = get_db().one(sql + " ORDER BY version DESC LIMIT 1", params)
+    if row is None:
+        known = ", ".join(b.name for b in list_bots(project_id=project_id)) or "none yet"
+        what = f"bot {name!r}" + (f" version {version}" if version is not None else "")
+        raise NotFound(f"no {what}; bots: {known}", code="bot_not_found", param="bot")
+    return _row_to_pipeline(row)
+
+
+def edit_bot(name: str, changes: dict, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
+    """Apply changes to the latest version and store the result as the next version."""
+    current = get_bot(name, project_id=project_id)
+    if not changes:
+        return current
+    cfg = current.config.replace(**changes)
+    get_model(cfg.model, project_id)
+    with get_db().tx() as conn:
+        top = conn.execute("SELECT MAX(version) FROM bots WHERE project_id=? AND name=?",
+                           (project_id, current.name)).fetchone()[0]
+        conn.execute("INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
+                     (current.id, project_id, current.name, top + 1, json.dumps(cfg.as_dict()), time.time()))
+    return Pipeline(cfg, name=current.name, version=top + 1, bot_id=current.id, project_id=project_id)
+
+
+def list_bots(*, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
+    """The latest version of every bot, by name."""
+    rows = get_db().query(
+        "SELECT b.* FROM bots b JOIN (SELECT name, MAX(version) AS v FROM bots WHERE project_id=? GROUP BY name)"
+        " m ON b.name=m.name AND b.version=m.v WHERE b.project_id=? ORDER BY b.name", (project_id, project_id))
+    return [_row_to_pipeline(r) for r in rows]
+
+
+def bot_versions(name: str, *, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
+    rows = get_db().query("SELECT * FROM bots WHERE project_id=? AND name=? ORDER BY version", (project_id, name))
+    if not rows:
+        get_bot(name, project_id=project_id)
+    return [_row_to_pipeline(r) for r in rows]
+
+
+def delete_bot(name: str, *, project_id: str = DEFAULT_PROJECT) -> None:
+    if get_db().execute("DELETE FROM bots WHERE project_id=? AND name=?", (project_id, name)).rowcount == 0:
+        get_bot(name, project_id=project_id)
