@@ -46,6 +46,11 @@ def hf_dir(spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> Path:
 
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        # The weights are de-quantised to float32 on load; drop the GGUF quantizer marker so
+        # transformers saves them as the plain model they now are.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         tmp = atomic_dir(out)
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

@@ -1,0 +1,102 @@
+"""The llama.cpp backend (llama-cpp-python): GGUF files, the fast single-stream path on CPU."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+from ladder.errors import BackendError
+from ladder.models.registry import ModelSpec
+from ladder.models.text_stops import StopScanner
+from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
+from ladder.settings import get_settings
+
+# llama.cpp's default context for SmolLM2 is its trained 8192; cap it so the KV cache stays small
+# on laptop-class machines while still fitting any prompt the platform builds.
+MAX_CONTEXT = 8192
+
+
+class LlamaCppBackend:
+    remote = False
+
+    def __init__(self, spec: ModelSpec):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        threads = get_settings().threads or os.cpu_count() or 1
+        try:
+            self.llm = Llama(model_path=spec.path, n_ctx=MAX_CONTEXT, n_threads=threads,
+                             n_threads_batch=threads, verbose=False, seed=0)
+        except Exception as e:  # llama.cpp raises ValueError/RuntimeError on unreadable files
+            raise BackendError(f"llama.cpp could not load {spec.path}: {e}") from e
+        self.name = spec.name
+        meta = self.llm.metadata
+        self.context_length = min(int(meta.get("llama.context_length", MAX_CONTEXT)), self.llm.n_ctx())
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            raise BackendError(f"{spec.path} carries no chat template (tokenizer.chat_template)")
+
+        def token_text(key: str) -> str:
+            tid = meta.get(key)
+            return self.llm.detokenize([int(tid)], special=True).decode("utf-8", "replace") if tid else ""
+
+        self.formatter = Jinja2ChatFormatter(template, eos_token=token_text("tokenizer.ggml.eos_token_id"),
+                                             bos_token=token_text("tokenizer.ggml.bos_token_id"))
+        # One context serves one request at a time.
+        self._lock = threading.Lock()
+
+    def _prompt(self, messages: list[Message]) -> tuple[list[int], list[str]]:
+        r = self.formatter(messages=[m.as_dict() for m in messages])
+        stops = r.stop if isinstance(r.stop, list) else ([r.stop] if r.stop else [])
+        return self.llm.tokenize(r.prompt.encode("utf-8"), add_bos=False, special=True), stops
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self._prompt(messages)[0])
+
+    def _completion(self, request: ChatRequest, stream: bool):
+        tokens, template_stops = self._prompt(request.messages)
+        p = request.params
+        return len(tokens), self.llm.create_completion(
+            tokens, max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
+            seed=p.seed if p.seed is not None else -1, stop=list(p.stop) + template_stops, stream=stream,
+            top_k=0 if p.temperature > 0 else 40, repeat_penalty=1.0,
+        )
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        t0 = time.perf_counter()
+        with self._lock:
+            n_prompt, out = self._completion(request, stream=False)
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return ChatResponse(choice["text"], "length" if choice.get("finish_reason") == "length" else "stop",
+                            Usage(n_prompt, int(usage.get("completion_tokens", 0))),
+                            (time.perf_counter() - t0) * 1000, self.name)
+
+    def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        return [self.chat(r) for r in requests]
+
+    def stream(self, request: ChatRequest) -> Iterator[Delta]:
+        with self._lock:
+            n_prompt, chunks = self._completion(request, stream=True)
+            n_out, finish = 0, "stop"
+            scanner = StopScanner([])
+            text = ""
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    if choice.get("text"):
+                        n_out += 1
+                        text += choice["text"]
+                        new = scanner.feed(text)
+                        if new:
+                            yield Delta(new)
+                    if choice.get("finish_reason"):
+                        finish = "length" if choice["finish_reason"] == "length" else "stop"
+            finally:
+                chunks.close()
+            tail = scanner.final(text)
+            if tail:
+                yield Delta(tail)
+            yield Delta("", finish, Usage(n_prompt, n_out))

@@ -1,0 +1,209 @@
+"""The torch backend: any local HF model (or de-quantised GGUF), LoRA adapters unmerged, batched decoding."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ladder.models.registry import ModelSpec
+from ladder.models.text_stops import StopScanner, cut_at_stop
+from ladder.models.types import ChatRequest, ChatResponse, Delta, GenerationParams, Message, Usage
+from ladder.settings import get_settings
+from ladder.store.db import DEFAULT_PROJECT
+
+
+def pick_device() -> torch.device:
+    want = get_settings().device
+    if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class TorchBackend:
+    """A transformers causal LM with the model's own chat template; greedy or seeded sampling."""
+
+    remote = False
+
+    def __init__(self, name: str, model, tokenizer, device: torch.device):
+        self.name = name
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.device = device
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+        eos = {tokenizer.eos_token_id}
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        self.eos_ids = {e for e in eos if e is not None}
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> TorchBackend:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ladder.models.hf import hf_dir
+
+        threads = get_settings().threads
+        if threads:
+            torch.set_num_threads(threads)
+        device = pick_device()
+        base_dir = hf_dir(spec, project_id)
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
+        tok_dir = spec.adapter_path if spec.adapter_path and _has_tokenizer(spec.adapter_path) else base_dir
+        tok = AutoTokenizer.from_pretrained(tok_dir)
+        if spec.adapter_path:
+            from peft import PeftModel
+
+            # Applied on top of the base, not merged: the base stays as it is on disk.
+            model = PeftModel.from_pretrained(model, spec.adapter_path).to(device)
+        return cls(spec.name, model, tok, device)
+
+    def memory_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    # -- prompts ---------------------------------------------------------------------------
+    def encode(self, messages: list[Message]) -> list[int]:
+        ids = self.tok.apply_chat_template([m.as_dict() for m in messages], add_generation_prompt=True,
+                                           tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self.encode(messages))
+
+    # -- generation ------------------------------------------------------------------------
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        return self.chat_batch([request])[0]
+
+    def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        """Requests with the same sampling settings share one left-padded batch."""
+        out: list[ChatResponse | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            p = r.params
+            groups.setdefault((p.temperature, p.top_p, p.seed, tuple(p.stop)), []).append(i)
+        for idx in groups.values():
+            t0 = time.perf_counter()
+            prompts = [self.encode(requests[i].messages) for i in idx]
+            results = self._generate(prompts, [requests[i].params for i in idx])
+            latency = (time.perf_counter() - t0) * 1000
+            for i, prompt, (ids, finish) in zip(idx, prompts, results, strict=True):
+                text = self.tok.decode(ids, skip_special_tokens=True)
+                text, hit = cut_at_stop(text, requests[i].params.stop)
+                out[i] = ChatResponse(text, "stop" if hit else finish, Usage(len(prompt), len(ids)), latency,
+                                      self.name)
+        return out  # type: ignore[return-value]
+
+    def stream(self, request: ChatRequest) -> Iterator[Delta]:
+        prompt = self.encode(request.messages)
+        scanner = StopScanner(request.params.stop)
+        ids: list[int] = []
+        finish = "length"
+        for token, done in self._decode_steps([prompt], [request.params]):
+            if token is not None:
+                ids.append(token[0])
+                new = scanner.feed(self.tok.decode(ids, skip_special_tokens=True))
+                if new:
+                    yield Delta(new)
+                if scanner.stopped:
+                    finish = "stop"
+                    break
+            if done is not None:
+                finish = done[0]
+        tail = scanner.final(self.tok.decode(ids, skip_special_tokens=True))
+        if tail:
+            yield Delta(tail)
+        yield Delta("", finish, Usage(len(prompt), len(ids)))
+
+    def _generate(self, prompts: list[list[int]], params: list[GenerationParams]) -> list[tuple[list[int], str]]:
+        ids: list[list[int]] = [[] for _ in prompts]
+        finish = ["length"] * len(prompts)
+        stopped = [False] * len(prompts)
+        stops = params[0].stop
+        for tokens, done in self._decode_steps(prompts, params, stopped):
+            if done is not None:
+                finish = done
+                continue
+            for b, t in enumerate(tokens):
+                if t is not None:
+                    ids[b].append(t)
+                    # A row that produced a stop sequence needs no more tokens.
+                    if stops and cut_at_stop(self.tok.decode(ids[b][-16:]), stops)[1]:
+                        stopped[b] = True
+        return list(zip(ids, finish, strict=True))
+
+    @torch.inference_mode()
+    def _decode_steps(self, prompts: list[list[int]], params: list[GenerationParams],
+                      stopped: list[bool] | None = None):
+        """Yields (tokens per row, None for finished rows; None) each step, then (None, finish reasons).
+
+        The caller may set `stopped[b]` to end row b early (a stop sequence was produced).
+        """
+        from transformers import DynamicCache
+
+        p0 = params[0]
+        max_new = [p.max_tokens for p in params]
+        n = len(prompts)
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for b, p in enumerate(prompts):
+            input_ids[b, width - len(p):] = torch.tensor(p)
+            mask[b, width - len(p):] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        gen = None
+        if p0.temperature > 0:
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(p0.seed if p0.seed is not None else torch.seed())
+        cache = DynamicCache()
+        finished = [False] * n
+        finish = ["length"] * n
+        step_input, step_pos = input_ids, positions
+        for step in range(max(max_new)):
+            logits = self.model(input_ids=step_input, attention_mask=mask, position_ids=step_pos,
+                                past_key_values=cache, use_cache=True).logits[:, -1, :].float()
+            nxt = self._pick(logits, p0, gen)
+            tokens: list[int | None] = []
+            for b in range(n):
+                if stopped is not None and stopped[b] and not finished[b]:
+                    finished[b], finish[b] = True, "stop"
+                if finished[b]:
+                    tokens.append(None)
+                    continue
+                t = int(nxt[b])
+                if t in self.eos_ids:
+                    finished[b], finish[b] = True, "stop"
+                    tokens.append(None)
+                    continue
+                tokens.append(t)
+                if step + 1 >= max_new[b]:
+                    finished[b] = True
+            yield tokens, None
+            if all(finished):
+                break
+            nxt = torch.where(torch.tensor(finished, device=self.device), self.pad_id, nxt)
+            step_input = nxt.view(n, 1)
+            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+            step_pos = step_pos[:, -1:] + 1
+        yield None, finish
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, p: GenerationParams, gen) -> torch.Tensor:
+        if p.temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / p.temperature, dim=-1)
+        if p.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            keep = sorted_p.cumsum(-1) - sorted_p < p.top_p
+            sorted_p = sorted_p * keep
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def _has_tokenizer(path: str) -> bool:
+    return (Path(path) / "tokenizer_config.json").exists()
