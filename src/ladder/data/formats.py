@@ -28,6 +28,7 @@ class Problem:
     message: str
     hint: str = ""
     severity: str = "error"  # "error" | "warning"
+    code: str = ""  # a stable word for the kind of problem (warnings are grouped by it)
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "file"
@@ -37,7 +38,7 @@ class Problem:
 
     def as_dict(self) -> dict:
         return {"line": self.line, "field": self.field, "message": self.message, "hint": self.hint,
-                "severity": self.severity}
+                "severity": self.severity, "code": self.code}
 
 
 class DatasetError(InvalidInput):
