@@ -1,0 +1,85 @@
+"""Training checkpoints on disk: atomic directories (temp dir, rename, marker) holding a peft adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ladder.store.blobs import atomic_dir, commit_dir
+
+COMPLETE = "COMPLETE"
+STATE = "trainer_state.pt"
+KEEP_STATE = 2  # optimizer state is kept only on the newest checkpoints; older ones stay usable as models
+
+
+def ckpt_dir(job_dir: Path, step: int) -> Path:
+    return job_dir / "checkpoints" / f"step-{step:07d}"
+
+
+def _fsync_tree(path: Path) -> None:
+    for f in path.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def save(job_dir: Path, step: int, epoch: float, model, state: dict, metrics: dict) -> Path:
+    """Write one checkpoint; it becomes visible (with its COMPLETE marker) in a single rename.
+
+    A crash or a full disk at any point leaves either the previous set of checkpoints or the
+    new one, never a half-written directory that resume would trust.
+    """
+    import torch
+
+    final = ckpt_dir(job_dir, step)
+    tmp = atomic_dir(final)
+    try:
+        model.save_pretrained(tmp)  # a standard peft adapter directory
+        torch.save(state, tmp / STATE)
+        (tmp / "metrics.json").write_text(json.dumps({"step": step, "epoch": epoch, **metrics}))
+        _fsync_tree(tmp)
+        (tmp / COMPLETE).write_text(json.dumps({"step": step}))
+        commit_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune_state(job_dir)
+    return final
+
+
+def complete(job_dir: Path) -> list[Path]:
+    """Complete checkpoint directories, oldest first."""
+    root = job_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if (p / COMPLETE).exists())
+
+
+def latest_resumable(job_dir: Path) -> Path | None:
+    for p in reversed(complete(job_dir)):
+        if (p / STATE).exists():
+            return p
+    return None
+
+
+def clean_partial(job_dir: Path) -> None:
+    """Remove temporary directories left by a crash in the middle of a save."""
+    root = job_dir / "checkpoints"
+    if root.is_dir():
+        for p in root.glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def metrics_of(path: Path) -> dict:
+    try:
+        return json.loads((path / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _prune_state(job_dir: Path) -> None:
+    done = [p for p in complete(job_dir) if (p / STATE).exists()]
+    for p in done[:-KEEP_STATE]:
+        (p / STATE).unlink(missing_ok=True)

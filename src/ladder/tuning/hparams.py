@@ -1,0 +1,120 @@
+"""Hyperparameters of a LoRA job: the "auto" heuristics and validation of what a user asks for."""
+
+from __future__ import annotations
+
+import math
+
+from ladder.errors import InvalidInput
+
+# OpenAI's published rule for the default number of epochs: 3, moved so that
+# examples x epochs lands between these bounds (tiny sets get more passes, huge ones fewer).
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+# LoRA on small models tolerates a far larger step than full fine-tuning; this is the learning
+# rate that learning_rate_multiplier=1 means.
+BASE_LEARNING_RATE = 2e-4
+
+DEFAULTS: dict = {
+    "n_epochs": "auto",
+    "batch_size": "auto",
+    "learning_rate_multiplier": "auto",
+    "lora_r": 16,
+    "lora_alpha": "auto",
+    "lora_dropout": 0.05,
+    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "micro_batch_size": "auto",
+    "max_seq_length": 1024,
+    "scheduler": "cosine",
+    "warmup_ratio": 0.05,
+    "weight_decay": 0.0,
+    "checkpoint_every": "auto",
+    "eval_every": "auto",
+    "max_grad_norm": 1.0,
+}
+
+
+def auto_epochs(n_examples: int) -> int:
+    epochs = 3
+    if n_examples * epochs < MIN_TARGET_EXAMPLES:
+        epochs = min(MAX_DEFAULT_EPOCHS, math.ceil(MIN_TARGET_EXAMPLES / n_examples))
+    elif n_examples * epochs > MAX_TARGET_EXAMPLES:
+        epochs = max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
+    return epochs
+
+
+def auto_batch_size(n_examples: int) -> int:
+    # About 1/64 of the data per step, as a power of two between 4 and 32: enough steps per
+    # epoch for the schedule to matter, big enough batches for stable gradients.
+    return int(min(32, max(4, 2 ** round(math.log2(max(1, n_examples) / 64)))))
+
+
+def auto_lr_multiplier(batch_size: int) -> float:
+    # Square-root scaling with the batch size around a batch of 8, clamped.
+    return round(min(2.0, max(0.5, math.sqrt(batch_size / 8))), 3)
+
+
+def _number(hp: dict, key: str, kind: type, lo: float, hi: float):
+    value = hp[key]
+    try:
+        value = kind(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"hyperparameter {key} must be 'auto' or a number, got {value!r}", param=key
+        ) from None
+    if not lo <= value <= hi:
+        raise InvalidInput(f"hyperparameter {key}={value} is out of range [{lo}, {hi}]", param=key)
+    return value
+
+
+def resolve(asked: dict | None, n_examples: int) -> dict:
+    """The concrete values for a job: the user's where given, the heuristics where 'auto'."""
+    asked = dict(asked or {})
+    unknown = set(asked) - set(DEFAULTS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown hyperparameter(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}",
+            param="hyperparameters",
+        )
+    hp = {**DEFAULTS, **{k: v for k, v in asked.items() if v is not None}}
+    auto = lambda k: hp[k] == "auto"  # noqa: E731
+    hp["n_epochs"] = auto_epochs(n_examples) if auto("n_epochs") else _number(hp, "n_epochs", int, 1, 100)
+    hp["batch_size"] = (
+        auto_batch_size(n_examples) if auto("batch_size") else _number(hp, "batch_size", int, 1, 1024)
+    )
+    hp["learning_rate_multiplier"] = (
+        auto_lr_multiplier(hp["batch_size"])
+        if auto("learning_rate_multiplier")
+        else _number(hp, "learning_rate_multiplier", float, 1e-4, 100)
+    )
+    hp["learning_rate"] = BASE_LEARNING_RATE * hp["learning_rate_multiplier"]
+    hp["lora_r"] = _number(hp, "lora_r", int, 1, 512)
+    hp["lora_alpha"] = 2 * hp["lora_r"] if auto("lora_alpha") else _number(hp, "lora_alpha", float, 0.1, 4096)
+    hp["lora_dropout"] = _number(hp, "lora_dropout", float, 0.0, 0.9)
+    # Micro-batches bound memory; the rest of the batch comes from gradient accumulation.
+    hp["micro_batch_size"] = (
+        min(hp["batch_size"], 8)
+        if auto("micro_batch_size")
+        else _number(hp, "micro_batch_size", int, 1, hp["batch_size"])
+    )
+    hp["grad_accum"] = math.ceil(hp["batch_size"] / hp["micro_batch_size"])
+    hp["max_seq_length"] = _number(hp, "max_seq_length", int, 16, 32768)
+    if hp["scheduler"] not in ("cosine", "linear", "constant"):
+        raise InvalidInput("hyperparameter scheduler must be cosine, linear or constant", param="scheduler")
+    hp["warmup_ratio"] = _number(hp, "warmup_ratio", float, 0.0, 0.5)
+    hp["weight_decay"] = _number(hp, "weight_decay", float, 0.0, 1.0)
+    hp["max_grad_norm"] = _number(hp, "max_grad_norm", float, 0.0, 1e6)
+    steps_per_epoch = math.ceil(n_examples / hp["batch_size"])
+    hp["steps_per_epoch"] = steps_per_epoch
+    hp["total_steps"] = steps_per_epoch * hp["n_epochs"]
+    # About 5 checkpoints per job besides the one at each epoch end.
+    hp["checkpoint_every"] = (
+        max(1, hp["total_steps"] // 5)
+        if auto("checkpoint_every")
+        else _number(hp, "checkpoint_every", int, 1, 10**9)
+    )
+    hp["eval_every"] = (
+        max(1, hp["total_steps"] // 10) if auto("eval_every") else _number(hp, "eval_every", int, 1, 10**9)
+    )
+    return hp

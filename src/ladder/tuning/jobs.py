@@ -1,0 +1,410 @@
+"""Fine-tuning job rows, events and checkpoints in SQLite, with OpenAI-shaped views and worker leases."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+from ladder.errors import Conflict, NotFound
+from ladder.ids import new_id
+from ladder.store.db import DEFAULT_PROJECT, Database, get_db
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+STATUSES = ("validating_files", "queued", "running") + TERMINAL
+# A job whose worker died is retried this many times before it is failed (a worker killed by
+# the kernel for memory would otherwise be restarted forever).
+MAX_ATTEMPTS = 3
+
+
+def lease_seconds() -> float:
+    return float(os.environ.get("LADDER_TUNING_LEASE_S", "20"))
+
+
+@dataclass
+class Job:
+    id: str
+    project_id: str
+    model: str
+    suffix: str | None
+    status: str
+    training_file: str
+    validation_file: str | None
+    hyperparameters: dict
+    resolved: dict
+    repro: dict
+    seed: int
+    fine_tuned_model: str | None
+    trained_tokens: int | None
+    error: dict | None
+    cancel_requested: bool
+    attempts: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    estimated_finish: float | None
+    worker_pid: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def as_openai(self) -> dict:
+        hp = self.resolved or self.hyperparameters
+        shown = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+        return {
+            "object": "fine_tuning.job",
+            "id": self.id,
+            "model": self.model,
+            "created_at": int(self.created_at),
+            "finished_at": int(self.finished_at) if self.finished_at else None,
+            "fine_tuned_model": self.fine_tuned_model,
+            "organization_id": self.project_id,
+            "result_files": [],
+            "status": self.status,
+            "validation_file": self.validation_file,
+            "training_file": self.training_file,
+            "hyperparameters": shown,
+            "trained_tokens": self.trained_tokens,
+            "error": self.error,
+            "seed": self.seed,
+            "estimated_finish": int(self.estimated_finish) if self.estimated_finish else None,
+            "integrations": [],
+            "user_provided_suffix": self.suffix,
+            "method": {"type": "supervised", "supervised": {"hyperparameters": shown}},
+            "metadata": {"ladder_hyperparameters": self.resolved, "reproducibility": self.repro},
+        }
+
+
+@dataclass
+class Event:
+    id: str
+    job_id: str
+    level: str
+    type: str
+    message: str
+    data: dict | None
+    created_at: float
+    seq: int = 0
+
+    def as_openai(self) -> dict:
+        return {
+            "object": "fine_tuning.job.event",
+            "id": self.id,
+            "created_at": int(self.created_at),
+            "level": self.level,
+            "message": self.message,
+            "data": self.data or {},
+            "type": self.type,
+        }
+
+
+@dataclass
+class Checkpoint:
+    id: str
+    job_id: str
+    step: int
+    epoch: float
+    path: str
+    model_name: str | None
+    metrics: dict = field(default_factory=dict)
+    created_at: float = 0.0
+
+    def as_openai(self) -> dict:
+        return {
+            "object": "fine_tuning.job.checkpoint",
+            "id": self.id,
+            "created_at": int(self.created_at),
+            "fine_tuned_model_checkpoint": self.model_name,
+            "fine_tuning_job_id": self.job_id,
+            "metrics": {"step": self.step, **self.metrics},
+            "step_number": self.step,
+        }
+
+
+def _job(row) -> Job:
+    return Job(
+        id=row["id"],
+        project_id=row["project_id"],
+        model=row["model"],
+        suffix=row["suffix"],
+        status=row["status"],
+        training_file=row["training_file"],
+        validation_file=row["validation_file"],
+        hyperparameters=json.loads(row["hyperparameters"]),
+        resolved=json.loads(row["resolved"]),
+        repro=json.loads(row["repro"]),
+        seed=row["seed"],
+        fine_tuned_model=row["fine_tuned_model"],
+        trained_tokens=row["trained_tokens"],
+        error=json.loads(row["error"]) if row["error"] else None,
+        cancel_requested=bool(row["cancel_requested"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        estimated_finish=row["estimated_finish"],
+        worker_pid=row["worker_pid"],
+    )
+
+
+def insert_job(
+    *,
+    project_id: str,
+    model: str,
+    suffix: str | None,
+    training_file: str,
+    validation_file: str | None,
+    hyperparameters: dict,
+    seed: int,
+    db: Database | None = None,
+) -> Job:
+    db = db or get_db()
+    jid = new_id("ftjob")
+    db.execute(
+        "INSERT INTO ft_jobs(id, project_id, model, suffix, status, training_file, validation_file,"
+        " hyperparameters, seed, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            jid,
+            project_id,
+            model,
+            suffix,
+            "validating_files",
+            training_file,
+            validation_file,
+            json.dumps(hyperparameters),
+            seed,
+            time.time(),
+        ),
+    )
+    return load(jid, project_id, db)
+
+
+def load(job_id: str, project_id: str | None = DEFAULT_PROJECT, db: Database | None = None) -> Job:
+    """The job; NotFound when it does not exist or belongs to another project (None: any project)."""
+    db = db or get_db()
+    if project_id is None:
+        row = db.one("SELECT * FROM ft_jobs WHERE id=?", (job_id,))
+    else:
+        row = db.one("SELECT * FROM ft_jobs WHERE id=? AND project_id=?", (job_id, project_id))
+    if row is None:
+        raise NotFound(
+            f"no fine-tuning job with id {job_id!r}", code="job_not_found", param="fine_tuning_job_id"
+        )
+    return _job(row)
+
+
+def list_jobs(project_id: str, after: str | None, limit: int, db: Database | None = None) -> list[Job]:
+    db = db or get_db()
+    sql, args = "SELECT * FROM ft_jobs WHERE project_id=?", [project_id]
+    if after:
+        ref = load(after, project_id, db)
+        sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+        args += [ref.created_at, ref.created_at, ref.id]
+    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    return [_job(r) for r in db.query(sql, (*args, limit))]
+
+
+def update(job_id: str, db: Database | None = None, **fields) -> None:
+    db = db or get_db()
+    cols, vals = [], []
+    for k, v in fields.items():
+        cols.append(f"{k}=?")
+        vals.append(json.dumps(v) if isinstance(v, dict) else v)
+    db.execute(f"UPDATE ft_jobs SET {', '.join(cols)} WHERE id=?", (*vals, job_id))
+
+
+def add_event(
+    job_id: str,
+    message: str,
+    *,
+    level: str = "info",
+    type: str = "message",
+    data: dict | None = None,
+    db: Database | None = None,
+) -> Event:
+    db = db or get_db()
+    ev = Event(new_id("ftevent"), job_id, level, type, message, data, time.time())
+    cur = db.execute(
+        "INSERT INTO ft_events(id, job_id, level, type, message, data, created_at) VALUES (?,?,?,?,?,?,?)",
+        (ev.id, job_id, level, type, message, json.dumps(data) if data is not None else None, ev.created_at),
+    )
+    ev.seq = cur.lastrowid
+    return ev
+
+
+def events(
+    job_id: str,
+    *,
+    after_seq: int = 0,
+    limit: int = 1000,
+    newest_first: bool = False,
+    db: Database | None = None,
+) -> list[Event]:
+    db = db or get_db()
+    order = "DESC" if newest_first else "ASC"
+    rows = db.query(
+        f"SELECT * FROM ft_events WHERE job_id=? AND seq>? ORDER BY seq {order} LIMIT ?",
+        (job_id, after_seq, limit),
+    )
+    return [
+        Event(
+            r["id"],
+            r["job_id"],
+            r["level"],
+            r["type"],
+            r["message"],
+            json.loads(r["data"]) if r["data"] else None,
+            r["created_at"],
+            r["seq"],
+        )
+        for r in rows
+    ]
+
+
+def event_seq(event_id: str, db: Database | None = None) -> int:
+    row = (db or get_db()).one("SELECT seq FROM ft_events WHERE id=?", (event_id,))
+    if row is None:
+        raise NotFound(f"no fine-tuning event with id {event_id!r}", param="after")
+    return row["seq"]
+
+
+def add_checkpoint(
+    job_id: str,
+    step: int,
+    epoch: float,
+    path: str,
+    model_name: str | None,
+    metrics: dict,
+    db: Database | None = None,
+) -> Checkpoint:
+    db = db or get_db()
+    ck = Checkpoint(new_id("ftckpt"), job_id, step, epoch, path, model_name, metrics, time.time())
+    db.execute(
+        "INSERT OR IGNORE INTO ft_checkpoints(id, job_id, step, epoch, path, model_name, metrics, created_at)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (ck.id, job_id, step, epoch, path, model_name, json.dumps(metrics), ck.created_at),
+    )
+    return ck
+
+
+def checkpoints(job_id: str, db: Database | None = None) -> list[Checkpoint]:
+    rows = (db or get_db()).query("SELECT * FROM ft_checkpoints WHERE job_id=? ORDER BY step DESC", (job_id,))
+    return [
+        Checkpoint(
+            r["id"],
+            r["job_id"],
+            r["step"],
+            r["epoch"],
+            r["path"],
+            r["model_name"],
+            json.loads(r["metrics"]),
+            r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+# --- leases: a running job belongs to one live worker --------------------------------------------
+
+
+def _pid_dead(pid: int | None, host: str | None) -> bool:
+    """True only when we can tell for sure: same host and no such process."""
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def reclaim_stale(db: Database | None = None) -> list[str]:
+    """Running jobs whose worker is gone go back to the queue (or fail after MAX_ATTEMPTS)."""
+    db = db or get_db()
+    now = time.time()
+    reclaimed = []
+    for r in db.query(
+        "SELECT id, worker_pid, worker_host, lease_expires_at, attempts, cancel_requested"
+        " FROM ft_jobs WHERE status='running'"
+    ):
+        if not ((r["lease_expires_at"] or 0) < now or _pid_dead(r["worker_pid"], r["worker_host"])):
+            continue
+        with db.tx() as conn:
+            cur = conn.execute(
+                "UPDATE ft_jobs SET status='queued', worker_id=NULL, worker_pid=NULL, lease_expires_at=NULL"
+                " WHERE id=? AND status='running' AND (lease_expires_at IS NULL OR lease_expires_at=?)",
+                (r["id"], r["lease_expires_at"]),
+            )
+            if cur.rowcount == 0:
+                continue
+            if r["cancel_requested"]:
+                finish(r["id"], "cancelled", db=db)
+                add_event(r["id"], "Job cancelled (its worker had stopped).", db=db)
+            elif r["attempts"] >= MAX_ATTEMPTS:
+                fail(
+                    r["id"],
+                    "worker_died",
+                    f"the training worker died {r['attempts']} times (killed, or out of"
+                    " memory?); lower batch_size or max_seq_length, then `ladder jobs resume`",
+                    db=db,
+                )
+            else:
+                add_event(
+                    r["id"],
+                    "The worker stopped unexpectedly; the job is queued again and will resume"
+                    " from its last complete checkpoint.",
+                    level="warn",
+                    db=db,
+                )
+        reclaimed.append(r["id"])
+    return reclaimed
+
+
+def claim_next(worker_id: str, db: Database | None = None) -> Job | None:
+    """Atomically take the oldest queued job for this worker."""
+    db = db or get_db()
+    with db.tx() as conn:
+        row = conn.execute(
+            "SELECT id FROM ft_jobs WHERE status='queued' ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        now = time.time()
+        conn.execute(
+            "UPDATE ft_jobs SET status='running', worker_id=?, worker_pid=?, worker_host=?,"
+            " lease_expires_at=?, attempts=attempts+1, started_at=COALESCE(started_at, ?) WHERE id=?",
+            (worker_id, os.getpid(), socket.gethostname(), now + lease_seconds(), now, row["id"]),
+        )
+    return load(row["id"], None, db)
+
+
+def renew_lease(job_id: str, worker_id: str, db: Database | None = None) -> tuple[bool, bool]:
+    """(still ours, cancel requested)."""
+    db = db or get_db()
+    cur = db.execute(
+        "UPDATE ft_jobs SET lease_expires_at=? WHERE id=? AND worker_id=? AND status='running'",
+        (time.time() + lease_seconds(), job_id, worker_id),
+    )
+    row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job_id,))
+    return cur.rowcount == 1, bool(row and row["cancel_requested"])
+
+
+def finish(job_id: str, status: str, db: Database | None = None, **fields) -> None:
+    update(
+        job_id, db, status=status, finished_at=time.time(), worker_id=None, lease_expires_at=None, **fields
+    )
+
+
+def fail(job_id: str, code: str, message: str, db: Database | None = None) -> None:
+    finish(job_id, "failed", db, error={"code": code, "message": message, "param": None})
+    add_event(job_id, f"Job failed: {message}", level="error", db=db)
+
+
+def require_status(job: Job, allowed: tuple[str, ...], action: str) -> None:
+    if job.status not in allowed:
+        raise Conflict(f"cannot {action} job {job.id}: it is {job.status}")

@@ -1,0 +1,262 @@
+"""The fine-tuning API the CLI, the HTTP server and the ladder call: create, follow, cancel, resume jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ladder.errors import InvalidInput, LadderError
+from ladder.settings import get_settings
+from ladder.store import files
+from ladder.store.db import DEFAULT_PROJECT, get_db
+from ladder.tuning import jobs
+from ladder.tuning.hparams import resolve
+from ladder.tuning.jobs import Checkpoint, Event, Job
+from ladder.tuning.worker_ctl import ensure_worker, worker_alive
+
+__all__ = [
+    "create_job",
+    "get_job",
+    "list_jobs",
+    "cancel_job",
+    "resume_job",
+    "list_events",
+    "list_checkpoints",
+    "ensure_worker",
+    "worker_alive",
+    "wait",
+    "job_dir",
+    "tuned_model_name",
+    "Job",
+    "Event",
+    "Checkpoint",
+]
+
+SUFFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+def job_dir(job_id: str) -> Path:
+    return get_settings().home / "tuning" / job_id
+
+
+def tuned_model_name(base: str, suffix: str | None, job_id: str) -> str:
+    return f"ft:{base}:{suffix or 'tuned'}:{job_id}"
+
+
+def _materialise(ref: str, project_id: str, param: str, tmp: Path) -> tuple[files.FileRecord, Path]:
+    """(file record, a local copy with the original extension) for a path or a `file-…` id."""
+    if ref.startswith("file-") and not Path(ref).exists():
+        rec = files.get(ref, project_id)
+    else:
+        p = Path(ref).expanduser()
+        if not p.is_file():
+            raise InvalidInput(f"{ref}: no such file (give a path or a file-… id)", param=param)
+        rec = files.create(p.read_bytes(), p.name, "fine-tune", project_id)
+    local = tmp / f"{param}{Path(rec.filename).suffix or '.jsonl'}"
+    shutil.copyfile(rec.blob_path, local)
+    return rec, local
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("ladder", "torch", "transformers", "peft", "safetensors"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def create_job(
+    training_file: str,
+    *,
+    validation_file: str | None = None,
+    model: str | None = None,
+    suffix: str | None = None,
+    hyperparameters: dict | None = None,
+    seed: int | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    system: str | None = None,
+) -> Job:
+    """Validate the data and queue a LoRA job (status queued), or raise InvalidInput naming every problem.
+
+    `training_file`/`validation_file`: a path (uploaded as a `file-…` for the record) or a file id.
+    A job that fails validation is kept with status failed, and the error is raised.
+    """
+    from ladder.data.formats import read_dataset, write_jsonl
+
+    try:
+        from ladder.data.validate import HARD_MINIMUM
+    except ImportError:  # the datasets part is landing in parallel
+        HARD_MINIMUM = 10
+    from ladder.models.registry import get_model
+
+    model = model or get_settings().default_model
+    spec = get_model(model, project_id)
+    if spec.backend == "remote" or spec.is_tuned:
+        raise InvalidInput(f"{model} cannot be fine-tuned here: pick a local base model", param="model")
+    if suffix is not None and not SUFFIX_RE.match(suffix):
+        raise InvalidInput("suffix must be 1-40 letters, digits, '-' or '_'", param="suffix")
+    seed = int(seed) if seed is not None else random.randrange(2**31)
+    with tempfile.TemporaryDirectory() as td:
+        train_rec, train_path = _materialise(training_file, project_id, "training_file", Path(td))
+        val = (
+            _materialise(validation_file, project_id, "validation_file", Path(td))
+            if validation_file
+            else None
+        )
+        job = jobs.insert_job(
+            project_id=project_id,
+            model=model,
+            suffix=suffix,
+            training_file=train_rec.id,
+            validation_file=val[0].id if val else None,
+            hyperparameters=dict(hyperparameters or {}),
+            seed=seed,
+        )
+        jobs.add_event(job.id, f"Validating training file: {train_rec.id}")
+        try:
+            cols = {"input_col": input_col, "output_col": output_col, "system": system}
+            train = read_dataset(train_path, **cols)
+            if len(train) < HARD_MINIMUM:
+                raise InvalidInput(
+                    f"{training_file}: {len(train)} example(s); fine-tuning needs at least "
+                    f"{HARD_MINIMUM} (OpenAI's floor). Use few-shot prompting for so little data.",
+                    code="too_few_examples",
+                    param="training_file",
+                )
+            valid = read_dataset(val[1], **cols) if val else []
+            hp = resolve(hyperparameters, len(train))
+            d = job_dir(job.id)
+            write_jsonl(train, d / "train.jsonl")
+            write_jsonl(valid, d / "valid.jsonl")
+        except LadderError as e:
+            jobs.fail(job.id, e.code or "invalid_training_file", e.message)
+            raise
+    repro = {
+        "seed": seed,
+        "training_file_sha256": train_rec.sha256,
+        "validation_file_sha256": val[0].sha256 if val else None,
+        "normalised_train_sha256": hashlib.sha256((d / "train.jsonl").read_bytes()).hexdigest(),
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "libraries": _versions(),
+        "base_model": model,
+        "base_model_path": spec.path,
+        "hyperparameters": hp,
+    }
+    jobs.update(job.id, status="queued", resolved=hp, repro=repro)
+    jobs.add_event(
+        job.id,
+        f"Files validated ({len(train)} training, {len(valid)} validation examples); "
+        f"{hp['n_epochs']} epochs x {hp['steps_per_epoch']} steps, batch {hp['batch_size']}, "
+        f"lr {hp['learning_rate']:.2g}. Job queued.",
+    )
+    return jobs.load(job.id, project_id)
+
+
+def get_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
+    jobs.reclaim_stale()
+    return jobs.load(job_id, project_id)
+
+
+def list_jobs(project_id: str = DEFAULT_PROJECT, after: str | None = None, limit: int = 20) -> list[Job]:
+    """Newest first; `after` is a job id to page from."""
+    jobs.reclaim_stale()
+    return jobs.list_jobs(project_id, after, max(1, min(limit, 100)))
+
+
+def cancel_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
+    """Queued jobs are cancelled at once; a running job stops within seconds (its worker sees the flag)."""
+    db = get_db()
+    job = jobs.load(job_id, project_id, db)
+    jobs.require_status(job, ("validating_files", "queued", "running"), "cancel")
+    with db.tx():
+        if job.status == "running":
+            jobs.update(job_id, db, cancel_requested=1)
+            jobs.add_event(job_id, "Cancellation requested.", db=db)
+        else:
+            jobs.finish(job_id, "cancelled", db)
+            jobs.add_event(job_id, "Job cancelled.", db=db)
+    jobs.reclaim_stale(db)
+    return jobs.load(job_id, project_id, db)
+
+
+def resume_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
+    """Queue a failed or cancelled job again; it continues from its last complete checkpoint."""
+    job = jobs.load(job_id, project_id)
+    jobs.require_status(job, ("failed", "cancelled"), "resume")
+    if not job.resolved:
+        raise InvalidInput(
+            f"job {job_id} failed while validating its files; fix the data and create a new job"
+        )
+    db = get_db()
+    with db.tx():
+        jobs.update(job_id, db, status="queued", cancel_requested=0, error=None, finished_at=None, attempts=0)
+        jobs.add_event(job_id, "Job resumed; it continues from its last complete checkpoint.", db=db)
+    return jobs.load(job_id, project_id)
+
+
+def list_events(
+    job_id: str, project_id: str = DEFAULT_PROJECT, after: str | None = None, limit: int = 20
+) -> list[Event]:
+    """Newest first, as OpenAI lists them; `after` is an event id (older ones are returned)."""
+    jobs.load(job_id, project_id)
+    before = jobs.event_seq(after) if after else None
+    rows = jobs.events(job_id, limit=100000 if before else max(1, limit), newest_first=True)
+    if before is not None:
+        rows = [e for e in rows if e.seq < before][:limit]
+    return rows
+
+
+def list_checkpoints(
+    job_id: str, project_id: str = DEFAULT_PROJECT, after: str | None = None, limit: int = 10
+) -> list[Checkpoint]:
+    """Newest (highest step) first."""
+    jobs.load(job_id, project_id)
+    rows = jobs.checkpoints(job_id)
+    if after:
+        ids = [c.id for c in rows]
+        rows = rows[ids.index(after) + 1 :] if after in ids else []
+    return rows[:limit]
+
+
+def wait(
+    job_id: str,
+    on_event: Callable[[Event], None] | None = None,
+    poll: float = 0.5,
+    project_id: str = DEFAULT_PROJECT,
+    timeout: float | None = None,
+) -> Job:
+    """Follow a job until it is succeeded, failed or cancelled, calling on_event for each new event."""
+    seq, t0, last_check = 0, time.monotonic(), 0.0
+    while True:
+        for ev in jobs.events(job_id, after_seq=seq):
+            seq = ev.seq
+            if on_event:
+                on_event(ev)
+        job = jobs.load(job_id, project_id)
+        if job.done:
+            for ev in jobs.events(job_id, after_seq=seq):
+                seq = ev.seq
+                if on_event:
+                    on_event(ev)
+            return job
+        if time.monotonic() - last_check > 5:
+            last_check = time.monotonic()
+            jobs.reclaim_stale()
+            if job.status == "queued" and not worker_alive():
+                ensure_worker()
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            return job
+        time.sleep(poll)

@@ -1,0 +1,238 @@
+"""The LoRA SFT loop: length-grouped batches, gradient accumulation, warm-up + decay, exact resume."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ladder.tuning import checkpoints
+from ladder.tuning.encode import IGNORE, Encoded, collate, epoch_batches
+
+
+class StopRequested(Exception):
+    """Cancel asked for, or the worker lost its lease: stop at once without saving."""
+
+
+@dataclass
+class Callbacks:
+    metrics: Callable[[dict], None] = lambda d: None
+    message: Callable[[str, str], None] = lambda level, msg: None
+    checkpoint: Callable[[int, float, Path, dict], None] = lambda step, epoch, path, m: None
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class Result:
+    adapter_dir: Path
+    trained_tokens: int
+    steps: int
+    metrics: dict = field(default_factory=dict)
+
+
+def pick_device() -> str:
+    import torch
+
+    from ladder.settings import get_settings
+
+    want = get_settings().device
+    if want == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_lora_model(base_dir: Path, hp: dict, seed: int, device: str):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
+    torch.manual_seed(seed)  # LoRA's A matrices are drawn here
+    cfg = LoraConfig(
+        r=hp["lora_r"],
+        lora_alpha=hp["lora_alpha"],
+        lora_dropout=hp["lora_dropout"],
+        target_modules=hp["lora_target_modules"],
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base, cfg)
+    if device == "cuda":
+        for p in model.parameters():  # trainable LoRA weights in float32 for a stable optimizer
+            if p.requires_grad:
+                p.data = p.data.float()
+    return model
+
+
+def lr_lambda(hp: dict):
+    total = hp["total_steps"]
+    warm = max(1, round(total * hp["warmup_ratio"])) if hp["warmup_ratio"] > 0 else 0
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        if hp["scheduler"] == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if hp["scheduler"] == "linear":
+            return max(0.0, 1 - progress)
+        return 1.0
+
+    return f
+
+
+def token_loss(model, items: list[Encoded], pad_id: int, device: str):
+    """(summed loss, correct tokens, trained tokens, real tokens); logits only where loss is taken."""
+    import torch
+    import torch.nn.functional as F
+
+    ids, mask, labels = (t.to(device) for t in collate(items, pad_id))
+    inner = model.get_base_model()
+    hidden = inner.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    target = labels[:, 1:]
+    sel = target != IGNORE
+    logits = inner.lm_head(hidden[:, :-1][sel]).float()
+    gold = target[sel]
+    loss = F.cross_entropy(logits, gold, reduction="sum")
+    with torch.no_grad():
+        correct = int((logits.argmax(-1) == gold).sum())
+    return loss, correct, int(sel.sum()), int(mask.sum())
+
+
+def evaluate(model, data: list[Encoded], hp: dict, pad_id: int, device: str) -> tuple[float, float]:
+    import torch
+
+    loss_sum, correct, n = 0.0, 0, 0
+    model.eval()
+    with torch.no_grad():
+        order = sorted(range(len(data)), key=lambda i: len(data[i].input_ids))
+        for s in range(0, len(order), hp["micro_batch_size"]):
+            items = [data[i] for i in order[s : s + hp["micro_batch_size"]]]
+            if not any(e.trained_tokens for e in items):
+                continue
+            loss, c, k, _ = token_loss(model, items, pad_id, device)
+            loss_sum, correct, n = loss_sum + float(loss), correct + c, n + k
+    model.train()
+    return loss_sum / max(1, n), correct / max(1, n)
+
+
+def train(
+    job_dir: Path,
+    base_dir: Path,
+    train_data: list[Encoded],
+    valid_data: list[Encoded],
+    hp: dict,
+    seed: int,
+    pad_id: int,
+    cb: Callbacks | None = None,
+) -> Result:
+    """Train (or resume) a LoRA adapter: checkpoints under job_dir/checkpoints, the result in job_dir/adapter."""
+    import torch
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from ladder.settings import get_settings
+    from ladder.store.blobs import atomic_dir, commit_dir
+
+    cb = cb or Callbacks()
+    device = pick_device()
+    if get_settings().threads > 0:
+        torch.set_num_threads(get_settings().threads)
+    model = load_lora_model(base_dir, hp, seed, device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp))
+    step, trained_tokens = 0, 0
+    checkpoints.clean_partial(job_dir)
+    resume = checkpoints.latest_resumable(job_dir)
+    if resume is not None:
+        set_peft_model_state_dict(model, load_file(resume / "adapter_model.safetensors", device=device))
+        state = torch.load(resume / checkpoints.STATE, weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, trained_tokens = state["step"], state["trained_tokens"]
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate(state["rng_python"])
+        if device == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        cb.message("info", f"Resumed from the checkpoint at step {step}.")
+    else:
+        torch.manual_seed(seed + 1)
+        random.seed(seed)
+    lengths = [len(e.input_ids) for e in train_data]
+    spe, total = hp["steps_per_epoch"], hp["total_steps"]
+    mbs = hp["micro_batch_size"]
+    last: dict = {}
+    t_start, steps_timed = time.perf_counter(), 0
+    for epoch in range(step // spe, hp["n_epochs"]):
+        batches = epoch_batches(lengths, hp["batch_size"], seed, epoch)
+        for b in range(step - epoch * spe, spe):
+            t0 = time.perf_counter()
+            items = [train_data[i] for i in batches[b]]
+            n_tok = max(1, sum(e.trained_tokens for e in items))
+            opt.zero_grad(set_to_none=True)
+            loss_sum, correct, real = 0.0, 0, 0
+            for s in range(0, len(items), mbs):
+                if cb.should_stop():
+                    raise StopRequested()
+                micro = [e for e in items[s : s + mbs] if e.trained_tokens]
+                if not micro:
+                    continue
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                    loss, c, _, r = token_loss(model, micro, pad_id, device)
+                (loss / n_tok).backward()
+                loss_sum, correct, real = loss_sum + float(loss.detach()), correct + c, real + r
+            if hp["max_grad_norm"] > 0:
+                torch.nn.utils.clip_grad_norm_(params, hp["max_grad_norm"])
+            opt.step()
+            sched.step()
+            step += 1
+            trained_tokens += real
+            dt = time.perf_counter() - t0
+            steps_timed += 1
+            per_step = (time.perf_counter() - t_start) / steps_timed
+            last = {
+                "step": step,
+                "total_steps": total,
+                "epoch": epoch + (b + 1) / spe,
+                "train_loss": loss_sum / n_tok,
+                "train_mean_token_accuracy": correct / n_tok,
+                "learning_rate": sched.get_last_lr()[0],
+                "tokens_per_second": real / max(dt, 1e-9),
+                "trained_tokens": trained_tokens,
+                "eta_seconds": per_step * (total - step),
+            }
+            epoch_end = b == spe - 1
+            if valid_data and (step % hp["eval_every"] == 0 or epoch_end):
+                vl, va = evaluate(model, valid_data, hp, pad_id, device)
+                last.update(valid_loss=vl, valid_mean_token_accuracy=va)
+            cb.metrics(last)
+            if step % hp["checkpoint_every"] == 0 or epoch_end:
+                if cb.should_stop():
+                    raise StopRequested()
+                state = {
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "step": step,
+                    "trained_tokens": trained_tokens,
+                    "rng_torch": torch.get_rng_state(),
+                    "rng_python": random.getstate(),
+                    "rng_cuda": torch.cuda.get_rng_state() if device == "cuda" else None,
+                }
+                metrics = {
+                    k: v
+                    for k, v in last.items()
+                    if k
+                    in ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
+                }
+                path = checkpoints.save(job_dir, step, last["epoch"], model, state, metrics)
+                cb.checkpoint(step, last["epoch"], path, metrics)
+    out = job_dir / "adapter"
+    tmp = atomic_dir(out)
+    model.save_pretrained(tmp)
+    commit_dir(tmp, out)
+    return Result(out, trained_tokens, step, last)

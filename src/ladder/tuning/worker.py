@@ -1,0 +1,194 @@
+"""The tuning worker (`python -m ladder.tuning.worker`): runs queued jobs one at a time, holding a lease."""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+import time
+import uuid
+from contextlib import suppress
+from pathlib import Path
+
+from ladder.errors import Conflict
+from ladder.store.db import get_db
+from ladder.tuning import jobs, worker_ctl
+
+IDLE_EXIT_S = 5.0
+BEAT_S = 1.0
+
+
+def _read_jsonl(path: Path) -> list[list[dict]]:
+    if not path.exists():
+        return []
+    return [
+        json.loads(line)["messages"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
+    """Train one claimed (running) job in this process and record the outcome on the job."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from ladder.models import registry
+    from ladder.models.hf import hf_dir
+    from ladder.store.usage import UsageRecord, record
+    from ladder.tuning import trainer
+    from ladder.tuning.encode import encode_all
+    from ladder.tuning.service import job_dir, tuned_model_name
+
+    stop = stop or threading.Event()
+    db = get_db()
+    hp, d = job.resolved, job_dir(job.id)
+    name = tuned_model_name(job.model, job.suffix, job.id)
+    resumed = (d / "checkpoints").is_dir()
+    jobs.add_event(job.id, "Fine-tuning job resumed." if resumed else "Fine-tuning job started.")
+    t_start = time.time()
+
+    def on_metrics(m: dict) -> None:
+        msg = f"Step {m['step']}/{m['total_steps']}: training loss={m['train_loss']:.4f}"
+        if "valid_loss" in m:
+            msg += f", validation loss={m['valid_loss']:.4f}"
+        with db.tx():
+            jobs.add_event(job.id, msg, type="metrics", data=m, db=db)
+            jobs.update(
+                job.id,
+                db,
+                estimated_finish=time.time() + m["eta_seconds"],
+                trained_tokens=m["trained_tokens"],
+            )
+
+    def on_checkpoint(step: int, epoch: float, path: Path, metrics: dict) -> None:
+        ck_name = f"{name}:ckpt-step-{step}"
+        with db.tx():
+            jobs.add_checkpoint(job.id, step, epoch, str(path), ck_name, metrics, db=db)
+            with suppress(Conflict):  # already registered by an earlier attempt
+                registry.add_tuned(
+                    ck_name, job.model, path, job.project_id, {"job": job.id, "step": step}, db=db
+                )
+            jobs.add_event(job.id, f"Checkpoint saved at step {step}.", db=db)
+
+    cb = trainer.Callbacks(
+        metrics=on_metrics,
+        checkpoint=on_checkpoint,
+        should_stop=stop.is_set,
+        message=lambda level, msg: jobs.add_event(job.id, msg, level=level),
+    )
+    try:
+        base = registry.get_model(job.model, job.project_id)
+        base_dir = hf_dir(base, job.project_id)
+        tok = AutoTokenizer.from_pretrained(base_dir)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        maxlen = hp["max_seq_length"]
+        train = encode_all(tok, _read_jsonl(d / "train.jsonl"), maxlen)
+        valid = encode_all(tok, _read_jsonl(d / "valid.jsonl"), maxlen)
+        cut = sum(1 for e in train if len(e.input_ids) >= maxlen)
+        if cut:
+            jobs.add_event(
+                job.id, f"{cut} training example(s) were truncated to max_seq_length={maxlen}.", level="warn"
+            )
+        result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb)
+    except trainer.StopRequested:
+        row = db.one("SELECT cancel_requested, worker_id FROM ft_jobs WHERE id=?", (job.id,))
+        if row and row["cancel_requested"]:
+            with db.tx():
+                jobs.finish(job.id, "cancelled", db)
+                jobs.add_event(job.id, "Job cancelled.", db=db)
+        return jobs.load(job.id, None)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            jobs.fail(
+                job.id,
+                "disk_full",
+                f"the disk is full ({e}); free space under {d.parent} and run "
+                f"`ladder jobs resume {job.id}` - earlier checkpoints are intact",
+            )
+        else:
+            jobs.fail(job.id, "io_error", f"could not read or write job files: {e}")
+        return jobs.load(job.id, None)
+    except (MemoryError, torch.OutOfMemoryError) as e:
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        jobs.fail(
+            job.id,
+            "out_of_memory",
+            f"out of memory ({type(e).__name__}); lower micro_batch_size or "
+            f"max_seq_length and create a new job, or resume - earlier checkpoints are intact",
+        )
+        return jobs.load(job.id, None)
+    except Exception as e:  # any other failure is reported on the job, never left running
+        jobs.fail(job.id, "training_error", f"{type(e).__name__}: {e}")
+        return jobs.load(job.id, None)
+    with db.tx():
+        with suppress(Conflict):  # registered by an attempt that died just after
+            registry.add_tuned(
+                name,
+                job.model,
+                result.adapter_dir,
+                job.project_id,
+                {"job": job.id, "seed": job.seed, "hyperparameters": hp},
+                db=db,
+            )
+        record(
+            UsageRecord(
+                model=job.model,
+                kind="train",
+                trained_tokens=result.trained_tokens,
+                latency_ms=(time.time() - t_start) * 1000,
+                project_id=job.project_id,
+                source=job.id,
+            ),
+            db=db,
+        )
+        jobs.finish(job.id, "succeeded", db, fine_tuned_model=name, trained_tokens=result.trained_tokens)
+        jobs.add_event(job.id, f"The job has successfully completed: {name}", db=db)
+    return jobs.load(job.id, None)
+
+
+class _Beat(threading.Thread):
+    """Renews the worker's slot and the job's lease; sets `stop` on cancel or a lost lease."""
+
+    def __init__(self, worker_id: str):
+        super().__init__(daemon=True)
+        self.worker_id, self.job_id, self.stop = worker_id, None, threading.Event()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(BEAT_S):
+            try:
+                worker_ctl.heartbeat(self.worker_id)
+                if self.job_id:
+                    ours, cancel = jobs.renew_lease(self.job_id, self.worker_id)
+                    if cancel or not ours:
+                        self.stop.set()
+            except Exception:  # a busy db must not kill the heartbeat; the next beat retries
+                pass
+
+
+def main() -> int:
+    worker_id = "worker-" + uuid.uuid4().hex[:12]
+    if not worker_ctl.acquire_slot(worker_id):
+        return 0
+    beat = _Beat(worker_id)
+    beat.start()
+    idle_since = time.monotonic()
+    try:
+        while True:
+            jobs.reclaim_stale()
+            job = jobs.claim_next(worker_id)
+            if job is None:
+                if time.monotonic() - idle_since > IDLE_EXIT_S and worker_ctl.release_if_idle(worker_id):
+                    return 0
+                time.sleep(0.5)
+                continue
+            beat.stop.clear()
+            beat.job_id = job.id
+            run_job(job, beat.stop)
+            beat.job_id = None
+            idle_since = time.monotonic()
+    finally:
+        beat.halt.set()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The single tuning-worker slot in the db: who holds it, whether it is alive, starting one when needed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from ladder.settings import get_settings
+from ladder.store.db import Database, get_db
+from ladder.tuning import jobs
+
+
+def _alive(row) -> bool:
+    if row is None:
+        return False
+    if jobs._pid_dead(row["pid"], row["host"]):
+        return False
+    return time.time() - row["heartbeat_at"] < jobs.lease_seconds()
+
+
+def worker_alive(db: Database | None = None) -> bool:
+    return _alive((db or get_db()).one("SELECT * FROM ft_worker WHERE slot=1"))
+
+
+def acquire_slot(worker_id: str, db: Database | None = None) -> bool:
+    """Take the worker slot unless a live worker holds it."""
+    db = db or get_db()
+    with db.tx() as conn:
+        row = conn.execute("SELECT * FROM ft_worker WHERE slot=1").fetchone()
+        # A row with our pid was written by whoever spawned us (ensure_worker): ours to take.
+        if _alive(row) and row["worker_id"] != worker_id and row["pid"] != os.getpid():
+            return False
+        conn.execute(
+            "INSERT OR REPLACE INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)",
+            (worker_id, os.getpid(), socket.gethostname(), time.time()),
+        )
+    return True
+
+
+def heartbeat(worker_id: str, db: Database | None = None) -> bool:
+    cur = (db or get_db()).execute(
+        "UPDATE ft_worker SET heartbeat_at=? WHERE slot=1 AND worker_id=?", (time.time(), worker_id)
+    )
+    return cur.rowcount == 1
+
+
+def release_if_idle(worker_id: str, db: Database | None = None) -> bool:
+    """Give the slot up when nothing is queued (checked in the same transaction, so a job queued
+    just now is either seen here or finds no worker and starts one)."""
+    db = db or get_db()
+    with db.tx() as conn:
+        if conn.execute("SELECT 1 FROM ft_jobs WHERE status='queued' LIMIT 1").fetchone():
+            return False
+        conn.execute("DELETE FROM ft_worker WHERE slot=1 AND worker_id=?", (worker_id,))
+    return True
+
+
+def ensure_worker() -> int | None:
+    """Start a worker process if none is alive; returns the new process id (None if one was running)."""
+    jobs.reclaim_stale()
+    db = get_db()
+    log_dir = get_settings().home / "tuning"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with db.tx() as conn:
+        if worker_alive(db):
+            return None
+        with open(log_dir / "worker.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ladder.tuning.worker"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "LADDER_HOME": str(get_settings().home)},
+            )
+        # Hold the slot for the child until it starts beating, so a second caller does not spawn another.
+        conn.execute(
+            "INSERT OR REPLACE INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)",
+            (f"starting-{proc.pid}", proc.pid, socket.gethostname(), time.time()),
+        )
+    return proc.pid

@@ -1,0 +1,51 @@
+"""Fixtures for tuning tests: small chat datasets and fast hyperparameters for the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+FAST_HP = {
+    "n_epochs": 2,
+    "batch_size": 4,
+    "micro_batch_size": 2,
+    "lora_r": 4,
+    "max_seq_length": 96,
+    "checkpoint_every": 2,
+    "warmup_ratio": 0.1,
+}
+
+
+def write_chat(path: Path, n: int, offset: int = 0) -> Path:
+    labels = ["billing", "shipping", "refund"]
+    with open(path, "w") as f:
+        for i in range(offset, offset + n):
+            msgs = [
+                {"role": "system", "content": "Classify the message."},
+                {"role": "user", "content": f"message number {i} about {labels[i % 3]} " + "x " * (i % 7)},
+                {"role": "assistant", "content": labels[i % 3]},
+            ]
+            f.write(json.dumps({"messages": msgs}) + "\n")
+    return path
+
+
+@pytest.fixture
+def fast_hp() -> dict:
+    return dict(FAST_HP)
+
+
+@pytest.fixture
+def make_chat():
+    return write_chat
+
+
+@pytest.fixture
+def train_file(tmp_path) -> Path:
+    return write_chat(tmp_path / "train.jsonl", 12)
+
+
+@pytest.fixture
+def valid_file(tmp_path) -> Path:
+    return write_chat(tmp_path / "valid.jsonl", 4, offset=100)
