@@ -1,9 +1,228 @@
-"""CLI commands for the kb area (filled in by the issue that builds it)."""
+"""`ladder kb ...`: create knowledge bases, add and remove documents, search, evaluate, reindex."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from ladder.errors import InvalidInput
+
+app = typer.Typer(
+    help="Knowledge bases: documents parsed, chunked, embedded and searchable at once.", no_args_is_help=True
+)
 
 
-def register(app: typer.Typer) -> None:
+def _service():
+    from ladder.knowledge import service  # heavy imports only when a kb command runs
+
+    return service
+
+
+def _pairs(items: list[str] | None, what: str) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{what} {item!r} must look like key=value", param=what)
+        out[key] = value
+    return out
+
+
+@app.command("create")
+def create(
+    name: str,
+    chunk_size: int = typer.Option(None, help="tokens per chunk (default 200)"),
+    chunk_overlap: int = typer.Option(None, help="tokens shared by neighbouring chunks (default 30)"),
+) -> None:
+    """Create an empty knowledge base."""
+    from ladder.cli.console import console
+
+    kb = _service().create_kb(name, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    console.print(
+        f"created {kb.name} ({kb.id}): chunks of {kb.chunk_size} tokens, overlap {kb.chunk_overlap}, "
+        f"embedder {kb.embed_model}"
+    )
+
+
+@app.command("add")
+def add(
+    name: str,
+    files: list[Path] = typer.Argument(..., help="files: .txt .md .html .pdf .docx .csv .jsonl"),
+    policy: str = typer.Option("replace", help="same name, new content: skip | replace | keep"),
+    text_column: str = typer.Option(
+        None, help=".csv/.jsonl column(s) holding the text, e.g. question,answer"
+    ),
+    meta: list[str] = typer.Option(None, help="metadata key=value for every document (repeatable)"),
+) -> None:
+    """Add documents (one transaction each): searchable as soon as each one is done."""
+    from ladder.cli.console import console, progress_bar
+
+    svc = _service()
+    metadata = _pairs(meta, "meta") or None
+    for path in files:
+        if not path.is_file():
+            raise InvalidInput(f"{path}: no such file", param="files")
+    base = 0
+    with progress_bar("embedding", None, unit="chunks") as advance:
+        for path in files:
+            seen = [0]
+
+            def step(done: int, total: int, seen=seen, path=path, base=base) -> None:
+                advance(done - seen[0], total=base + total, file=path.name)
+                seen[0] = done
+
+            result = svc.add_document(
+                name,
+                path.name,
+                path.read_bytes(),
+                policy=policy,
+                metadata=metadata,
+                text_column=text_column,
+                on_progress=step,
+            )
+            note = f", {result.skipped_rows} empty rows skipped" if result.skipped_rows else ""
+            replaced = f", replaced {result.removed_docs} old" if result.removed_docs else ""
+            console.print(
+                f"{result.status}: {result.filename} ({len(result.docs)} documents, "
+                f"{result.chunks} chunks{replaced}{note})",
+                highlight=False,
+            )
+            base += seen[0]
+
+
+@app.command("docs")
+def docs(name: str, json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the documents of a knowledge base."""
+    from ladder.cli.console import console
+
+    rows = _service().list_docs(name)
+    if json_out:
+        typer.echo(json.dumps([d.as_dict() for d in rows], ensure_ascii=False, indent=1))
+        return
+    table = Table("id", "name", "format", "chunks", "bytes")
+    for d in rows:
+        table.add_row(d.id, d.name, d.format, str(d.n_chunks), str(d.bytes))
+    console.print(table)
+
+
+@app.command("rm")
+def rm(
+    name: str, doc: str = typer.Argument(..., help="document id, name, or upload name (all its rows)")
+) -> None:
+    """Remove a document; it is gone from the very next search."""
+    from ladder.cli.console import console
+
+    n = _service().remove_doc(name, doc)
+    console.print(f"removed {n} document{'s' if n != 1 else ''}", highlight=False)
+
+
+@app.command("delete")
+def delete(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="do not ask")) -> None:
+    """Delete a knowledge base with all its documents."""
+    from ladder.cli.console import console
+
+    svc = _service()
+    kb = svc.get_kb(name)
+    if not yes and not typer.confirm(f"delete {kb.name} with {kb.docs} documents?"):
+        raise typer.Exit(1)
+    svc.delete_kb(kb.id)
+    console.print(f"deleted {kb.name}", highlight=False)
+
+
+@app.command("list")
+def list_() -> None:
+    """List knowledge bases."""
+    from ladder.cli.console import console
+
+    table = Table("name", "id", "docs", "chunks", "chunk size", "overlap", "embedder")
+    for kb in _service().list_kbs():
+        table.add_row(
+            kb.name,
+            kb.id,
+            str(kb.docs),
+            str(kb.chunks),
+            str(kb.chunk_size),
+            str(kb.chunk_overlap),
+            f"{kb.embed_model} ({kb.embed_dim})",
+        )
+    console.print(table)
+
+
+@app.command("search")
+def search(
+    name: str,
+    query: str,
+    k: int = typer.Option(5, "-k", help="how many chunks"),
+    threshold: float = typer.Option(None, help="minimum cosine similarity"),
+    filter_: list[str] = typer.Option(None, "--filter", help="metadata key=value (repeatable)"),
+    bm25_weight: float = typer.Option(None, help="weight of keyword search (default 0.5)"),
+    dense_weight: float = typer.Option(None, help="weight of vector search (default 1.0)"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Search one or more knowledge bases (NAME may be a,b)."""
+    from ladder.cli.console import console
+
+    weights = {k_: v for k_, v in (("bm25", bm25_weight), ("dense", dense_weight)) if v is not None} or None
+    hits = _service().search(
+        name.split(","),
+        query,
+        k=k,
+        threshold=threshold,
+        filters=_pairs(filter_, "filter") or None,
+        weights=weights,
+    )
+    if json_out:
+        typer.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False, indent=1))
+        return
+    if not hits:
+        console.print("no results")
+    for n, h in enumerate(hits, start=1):
+        where = "".join(
+            [f", page {h.page}" if h.page is not None else "", f", {h.heading}" if h.heading else ""]
+        )
+        ranks = f"bm25 #{h.bm25_rank or '-'}  dense #{h.dense_rank or '-'}  cos {h.similarity:.3f}"
+        console.print(f"[bold][{n}] {h.doc_name}{where}[/]  score {h.score:.4f}  ({ranks})", highlight=False)
+        text = h.text if len(h.text) <= 500 else h.text[:500] + "…"
+        console.print(text, markup=False, highlight=False)
+        console.print()
+
+
+@app.command("eval")
+def eval_(name: str, questions: Path, k: int = typer.Option(5, "-k")) -> None:
+    """Retrieval quality: recall@k, MRR, nDCG@10 over JSONL lines {"question": ..., "doc": name}."""
+    from ladder.cli.console import console
+
+    r = _service().evaluate(name, questions, k=k)
+    console.print(
+        f"{r['questions']} questions: recall@{k} {r[f'recall@{k}']:.3f}  MRR {r['mrr']:.3f}  "
+        f"nDCG@10 {r['ndcg@10']:.3f}",
+        highlight=False,
+    )
+    for q in r["misses"][:10]:
+        console.print(f"  missed: {q}", markup=False, highlight=False)
+
+
+@app.command("reindex")
+def reindex(name: str) -> None:
+    """Re-embed every chunk with the current embedding model."""
+    from ladder.cli.console import console, progress_bar
+
+    svc = _service()
+    kb = svc.get_kb(name)
+    with progress_bar("re-embedding", kb.chunks, unit="chunks") as advance:
+        seen = [0]
+
+        def step(done: int, total: int) -> None:
+            advance(done - seen[0])
+            seen[0] = done
+
+        n = svc.reindex(kb.id, on_progress=step)
+    console.print(f"re-embedded {n} chunks of {kb.name}", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
     """Add this area's commands to the top-level app."""
+    root.add_typer(app, name="kb")

@@ -1,0 +1,1 @@
+"""Knowledge bases: ingest documents, chunk, embed, hybrid search, citations for the RAG rung."""

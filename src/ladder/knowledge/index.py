@@ -1,0 +1,237 @@
+"""Hybrid retrieval: FTS5 BM25 and exact cosine over an in-memory vector matrix, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ladder.errors import InvalidInput
+
+# Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
+# trusts the top ranks more. The defaults (k=10, dense 1.0, bm25 0.5, headings 2x in BM25) were chosen on
+# bench/retrieval.py (covid_faq): MiniLM is the stronger signal there, BM25 adds exact terms.
+RRF_K = 10
+DEFAULT_WEIGHTS = {"bm25": 0.5, "dense": 1.0}
+MIN_CANDIDATES = 50
+BM25_TEXT, BM25_HEADING = 1.0, 2.0
+MAX_QUERY_TERMS = 32
+_TOKEN = re.compile(r"\w+")
+# Dropped from the keyword query (not from the index): they match nearly every chunk, which costs
+# time and adds nothing to BM25. A query made only of them keeps them.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    doc_id: str
+    doc_name: str
+    text: str
+    page: int | None
+    heading: str | None
+    position: int
+    score: float  # the fused RRF score (or the reranker's)
+    bm25_rank: int | None  # 1-based rank in the keyword list, None when not in it
+    dense_rank: int | None  # 1-based rank in the vector list
+    metadata: dict = field(default_factory=dict)
+    kb: str = ""
+    similarity: float = 0.0  # cosine similarity of the chunk to the query
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression that treats every word of the user's text as a quoted literal, OR-ed."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    content = [w for w in words if w not in STOPWORDS] or words
+    unique = list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
+    if not unique:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+@dataclass
+class _Matrix:
+    generation: int
+    rowids: np.ndarray  # int64, ascending
+    doc_ids: np.ndarray  # object array, doc id per row
+    vectors: np.ndarray  # float32 (n, dim)
+
+
+_cache: dict[tuple[str, str], _Matrix] = {}
+_cache_lock = threading.Lock()
+
+
+def forget(db_path: str, kb_id: str) -> None:
+    with _cache_lock:
+        _cache.pop((db_path, kb_id), None)
+
+
+def load_matrix(conn: sqlite3.Connection, db_path: str, kb_id: str, generation: int, dim: int) -> _Matrix:
+    """The KB's vectors; reloaded whenever the KB's generation in the database moved on."""
+    key = (db_path, kb_id)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None and cached.generation == generation:
+        return cached
+    rows = conn.execute(
+        "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE kb_id=? ORDER BY rowid", (kb_id,)
+    ).fetchall()
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    doc_ids = np.array([r[1] for r in rows], dtype=object)
+    vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    matrix = _Matrix(generation, rowids, doc_ids, vectors)
+    with _cache_lock:
+        _cache[key] = matrix
+    return matrix
+
+
+def parse_weights(weights: dict | None) -> tuple[float, float]:
+    weights = dict(weights or {})
+    unknown = set(weights) - {"bm25", "dense"}
+    if unknown:
+        raise InvalidInput(f"unknown weight {sorted(unknown)[0]!r}; use bm25 and dense", param="weights")
+    wb, wd = (
+        float(weights.get("bm25", DEFAULT_WEIGHTS["bm25"])),
+        float(weights.get("dense", DEFAULT_WEIGHTS["dense"])),
+    )
+    if wb < 0 or wd < 0 or wb + wd == 0:
+        raise InvalidInput("weights must be >= 0 and not both 0", param="weights")
+    return wb, wd
+
+
+def hybrid(
+    conn: sqlite3.Connection,
+    db_path: str,
+    kbs: list[dict],
+    query: str,
+    qvec: np.ndarray,
+    *,
+    k: int,
+    threshold: float | None,
+    allowed_docs: set[str] | None,
+    weights: tuple[float, float],
+    depth: int | None = None,
+) -> list[tuple[int, float, int | None, int | None, float]]:
+    """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first."""
+    wb, wd = weights
+    depth = depth or max(MIN_CANDIDATES, 4 * k)
+    matrices = [load_matrix(conn, db_path, kb["id"], kb["generation"], kb["embed_dim"]) for kb in kbs]
+    sims_by_kb = [m.vectors @ qvec if len(m.rowids) else np.zeros(0, np.float32) for m in matrices]
+    if allowed_docs is not None:
+        allowed = np.array(sorted(allowed_docs), dtype=object)
+        for m, sims in zip(matrices, sims_by_kb, strict=True):
+            sims[~np.isin(m.doc_ids, allowed)] = -np.inf
+    dense_rank: dict[int, int] = {}
+    if wd > 0:
+        cands = []
+        for m, sims in zip(matrices, sims_by_kb, strict=True):
+            top = min(depth, len(sims))
+            if top:
+                idx = np.argpartition(-sims, top - 1)[:top]
+                cands += [(float(sims[i]), int(m.rowids[i])) for i in idx if np.isfinite(sims[i])]
+        cands.sort(key=lambda t: (-t[0], t[1]))
+        dense_rank = {rowid: r for r, (_, rowid) in enumerate(cands[:depth], start=1)}
+    bm25_rank: dict[int, int] = {}
+    match = fts_query(query) if wb > 0 else None
+    if match:
+        kb_marks = ",".join("?" * len(kbs))
+        sql = f"SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND kb_id IN ({kb_marks})"
+        args: list = [match, *[kb["id"] for kb in kbs]]
+        if allowed_docs is not None:
+            sql += (
+                " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
+            )
+            args.append(json.dumps(sorted(allowed_docs)))
+        sql += f" ORDER BY bm25(kb_fts, {BM25_TEXT}, {BM25_HEADING}) LIMIT ?"
+        args.append(depth)
+        bm25_rank = {row[0]: r for r, row in enumerate(conn.execute(sql, args), start=1)}
+
+    def similarity(rowid: int) -> float:
+        for m, sims in zip(matrices, sims_by_kb, strict=True):
+            i = int(np.searchsorted(m.rowids, rowid))
+            if i < len(m.rowids) and m.rowids[i] == rowid:
+                return float(sims[i])
+        return float("-inf")
+
+    fused = []
+    for rowid in set(dense_rank) | set(bm25_rank):
+        br, dr = bm25_rank.get(rowid), dense_rank.get(rowid)
+        score = (wb / (RRF_K + br) if br else 0.0) + (wd / (RRF_K + dr) if dr else 0.0)
+        sim = similarity(rowid)
+        if threshold is not None and sim < threshold:
+            continue
+        fused.append((rowid, score, br, dr, sim))
+    fused.sort(key=lambda t: (-t[1], -t[4], t[0]))
+    return fused
