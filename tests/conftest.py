@@ -27,11 +27,18 @@ def _reset() -> None:
         service._cache = None if os.environ.get("LADDER_TEST_DROP_CACHE") else service._cache
 
 
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory) -> Path:
+    """Derived files (the de-quantised SmolLM2) shared by all tests of a session: converted once."""
+    return tmp_path_factory.mktemp("ladder-cache")
+
+
 @pytest.fixture(autouse=True)
-def ladder_home(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own empty data directory."""
+def ladder_home(tmp_path, monkeypatch, shared_cache_dir) -> Path:
+    """Every test gets its own empty data directory (derived caches are shared)."""
     home = tmp_path / "ladder-home"
     monkeypatch.setenv("LADDER_HOME", str(home))
+    monkeypatch.setenv("LADDER_CACHE_DIR", str(shared_cache_dir))
     _reset()
     yield home
     _reset()

@@ -29,7 +29,7 @@ DEFAULT_REMOTE_PRICE = Price(input_per_1k=0.00015, output_per_1k=0.0006, trained
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LADDER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LADDER_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default_factory=lambda: Path(user_data_dir("ladder", appauthor=False)))
     default_model: str = "smollm2-135m-instruct"
@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     remote_price: Price = DEFAULT_REMOTE_PRICE
     # Bytes of model weights kept loaded per process before the least recently used is dropped.
     model_cache_bytes: int = 4 * 1024**3
+    # Converted models and other derived, re-creatable files; defaults to <home>/cache. Several data
+    # dirs (tests, staging) can share one to skip converting the same GGUF again.
+    cache_root: Path | None = Field(default=None, alias="LADDER_CACHE_DIR")
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # 0: let the backend choose
 
@@ -52,7 +55,7 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return self.home / "cache"
+        return self.cache_root or self.home / "cache"
 
     def price_for(self, model: str, *, remote: bool = False) -> Price:
         if model in self.prices:

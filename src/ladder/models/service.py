@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 from ladder.models.cache import ModelCache
 from ladder.models.registry import ModelSpec, get_model
-from ladder.models.types import Backend, ChatRequest, ChatResponse, Delta
+from ladder.models.types import Backend, ChatRequest, ChatResponse, Delta, Usage
 from ladder.models.validate import check_fits, check_request
 from ladder.settings import get_settings
 from ladder.store.db import DEFAULT_PROJECT
@@ -99,11 +100,8 @@ def stream(name: str, req: ChatRequest, *, backend: str | None = None, project_i
     return _metered_stream(name, b, req, project_id, source)
 
 
-def _metered_stream(name, b, req, project_id, source) -> Iterator[Delta]:
-    import time
-
-    from ladder.models.types import Usage
-
+def _metered_stream(name: str, b: Backend, req: ChatRequest, project_id: str,
+                    source: str | None) -> Iterator[Delta]:
     t0 = time.perf_counter()
     usage = Usage(prompt_tokens=b.count_tokens(req.messages))
     gen = b.stream(req)
@@ -111,6 +109,9 @@ def _metered_stream(name, b, req, project_id, source) -> Iterator[Delta]:
         for d in gen:
             if d.usage is not None:
                 usage = d.usage
+            elif d.text:
+                # A stream closed early still pays for what it generated (about a token a delta).
+                usage.completion_tokens += 1
             yield d
     finally:
         gen.close()
