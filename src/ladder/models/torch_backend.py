@@ -104,7 +104,7 @@ class TorchBackend:
         ids: list[int] = []
         finish = "length"
         for token, done in self._decode_steps([prompt], [request.params]):
-            if token is not None:
+            if token is not None and token[0] is not None:  # None: this row just hit EOS
                 ids.append(token[0])
                 new = scanner.feed(self.tok.decode(ids, skip_special_tokens=True))
                 if new:
