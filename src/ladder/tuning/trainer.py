@@ -129,7 +129,7 @@ def train(
     pad_id: int,
     cb: Callbacks | None = None,
 ) -> Result:
-    """Train (or resume) a LoRA adapter: checkpoints under job_dir/checkpoints, the result in job_dir/adapter."""
+    """Train (or resume) a LoRA adapter; checkpoints in job_dir/checkpoints, the result in job_dir/adapter."""
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
