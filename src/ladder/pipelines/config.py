@@ -24,6 +24,8 @@ class PipelineConfig:
     model: str
     system_prompt: str = ""
     output_instruction: str = ""
+    # How each user input is framed, e.g. "Message: {input}\nCategory:"; shots use it too.
+    input_template: str = ""
     few_shot: list[dict] = field(default_factory=list)
     few_shot_mode: str = "fixed"
     few_shot_k: int = 0
@@ -52,8 +54,13 @@ class PipelineConfig:
                     ex.get("output"), str):
                 raise InvalidInput(f"few_shot[{i}] must be {{\"input\": text, \"output\": text}}",
                                    param="few_shot")
+        if self.input_template and "{input}" not in self.input_template:
+            raise InvalidInput("input_template must contain {input}", param="input_template")
         if self.few_shot_mode == "retrieved" and self.few_shot and not self.few_shot_k:
             raise InvalidInput("retrieved few-shot needs few_shot_k >= 1", param="few_shot_k")
+
+    def frame(self, text: str) -> str:
+        return self.input_template.replace("{input}", text) if self.input_template else text
 
     @property
     def params(self) -> GenerationParams:

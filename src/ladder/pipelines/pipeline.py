@@ -105,8 +105,9 @@ class Pipeline:
             if system:
                 msgs.append(Message("system", system))
             for ex in sh:
-                msgs += [Message("user", ex["input"]), Message("assistant", ex["output"])]
-            msgs += [m for m in cv if m.role != "system"]
+                msgs += [Message("user", self.config.frame(ex["input"])), Message("assistant", ex["output"])]
+            turns = [m for m in cv if m.role != "system"]
+            msgs += turns[:-1] + [Message("user", self.config.frame(turns[-1].content))]
             if hs:
                 from ladder.knowledge import rag
 

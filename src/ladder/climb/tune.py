@@ -1,0 +1,68 @@
+"""The fine-tune rung: a LoRA job on the training set through the fine-tuning service, followed live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ladder.data.formats import write_jsonl
+from ladder.evals.testset import TestItem
+from ladder.settings import get_settings
+from ladder.store.db import DEFAULT_PROJECT
+
+
+@dataclass
+class TuneOutcome:
+    model: str | None
+    job_id: str | None
+    seconds: float = 0.0
+    trained_tokens: int = 0
+    cost_usd: float = 0.0
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+def training_examples(train: list[TestItem], system: str, frame: Callable[[str], str] = str) -> list[dict]:
+    """The zero-shot rung's system text and input framing, so the tuned model is served the prompt it learned."""
+    pre = [{"role": "system", "content": system}] if system else []
+    out = []
+    for t in train:
+        turns = [m for m in t.messages if m["role"] != "system"]
+        turns = turns[:-1] + [{"role": "user", "content": frame(turns[-1]["content"])}]
+        out.append({"messages": pre + turns + [{"role": "assistant", "content": t.reference}]})
+    return out
+
+
+def fine_tune(train: list[TestItem], system: str, *, model: str, frame: Callable[[str], str] = str, workdir: Path, hyperparameters: dict | None,
+              seed: int = 0, progress: Callable[[str, int | None], Callable] | None = None,
+              project_id: str = DEFAULT_PROJECT) -> TuneOutcome:
+    """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields)."""
+    from ladder.tuning import service as tuning
+
+    path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
+    job = tuning.create_job(str(path), model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed,
+                            project_id=project_id)
+    tuning.ensure_worker()
+    loss: list[tuple[int, float]] = []
+    advance = progress(f"fine-tune {job.id[-8:]}", job.resolved.get("total_steps")) if progress else None
+    done = [0]
+
+    def on_event(ev) -> None:
+        data = ev.data or {}
+        if ev.type == "metrics" and "step" in data:
+            if "train_loss" in data:
+                loss.append((int(data["step"]), float(data["train_loss"])))
+            if advance:
+                advance(int(data["step"]) - done[0], total=data.get("total_steps"),
+                        loss=float(data.get("train_loss", 0.0)))
+            done[0] = int(data["step"])
+
+    job = tuning.wait(job.id, on_event=on_event, project_id=project_id)
+    seconds = (job.finished_at or 0) - (job.started_at or job.created_at)
+    tokens = int(job.trained_tokens or 0)
+    cost = tokens / 1000 * get_settings().price_for(model).trained_per_1k
+    if job.status != "succeeded" or not job.fine_tuned_model:
+        err = (job.error or {}).get("message") if isinstance(job.error, dict) else job.error
+        return TuneOutcome(None, job.id, seconds, tokens, cost, loss, f"job {job.id} {job.status}: {err}")
+    return TuneOutcome(job.fine_tuned_model, job.id, seconds, tokens, cost, loss)
