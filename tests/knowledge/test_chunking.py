@@ -15,9 +15,7 @@ def words_count(texts: list[str]) -> list[int]:
     return [len(t.split()) for t in texts]
 
 
-TEXT = "\n\n".join(
-    " ".join(f"Sentence {p}.{s} has several plain words in it." for s in range(6)) for p in range(8)
-)
+TEXT = "\n\n".join(" ".join(f"Sentence {p}.{s} has several plain words in it." for s in range(6)) for p in range(8))
 
 
 def test_chunks_fit_the_size_and_never_cut_a_word():

@@ -124,6 +124,4 @@ def test_isolated_parse_works_and_time_limit_kills_a_slow_parse():
     with pytest.raises(InvalidInput, match=r"slow.html: parsing took longer than the limit of 0.05 s"):
         bounded.parse_upload("slow.html", huge, timeout_s=0.05)
     # The killed worker is replaced: the next upload parses normally.
-    assert (
-        bounded.parse_upload("again.pdf", make_pdf(["fine"]), timeout_s=60)[1][0].sections[0].text == "fine"
-    )
+    assert bounded.parse_upload("again.pdf", make_pdf(["fine"]), timeout_s=60)[1][0].sections[0].text == "fine"

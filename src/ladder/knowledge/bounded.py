@@ -74,8 +74,7 @@ def parse_upload(
     limit = MAX_BYTES if max_bytes is None else max_bytes
     if len(data) > limit:
         raise InvalidInput(
-            f"{filename}: {len(data):,} bytes is over the size limit of {limit:,} bytes "
-            "(LADDER_KB_MAX_BYTES)",
+            f"{filename}: {len(data):,} bytes is over the size limit of {limit:,} bytes (LADDER_KB_MAX_BYTES)",
             param="file",
         )
     if not data:
@@ -97,9 +96,7 @@ def parse_upload(
             ) from None
         except Exception as e:  # the worker died (killed for memory, crashed in C code)
             _kill_pool()
-            raise InvalidInput(
-                f"{filename}: the parser failed ({type(e).__name__}: {e})", param="file"
-            ) from None
+            raise InvalidInput(f"{filename}: the parser failed ({type(e).__name__}: {e})", param="file") from None
     if status == "error":
         raise InvalidInput(value, param="file")
     return fmt, value

@@ -102,9 +102,7 @@ def _split(text: str, size: int, overlap: int, count_tokens) -> list[tuple[str, 
     return [(text[spans[s][0] : spans[e - 1][1]], tokens(s, e)) for s, e in chunks]
 
 
-def _overlap_start(
-    prev_start: int, end: int, overlap: int, prefix: list[int], sentence_starts: list[int]
-) -> int:
+def _overlap_start(prev_start: int, end: int, overlap: int, prefix: list[int], sentence_starts: list[int]) -> int:
     """Where the next chunk starts: the earliest word keeping the overlap within budget, at a sentence
     start when one lies inside the overlap."""
     if overlap <= 0:

@@ -45,9 +45,7 @@ def read_questions(path: Path) -> list[tuple[str, set[str]]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InvalidInput(
-                f"{path.name}: line {number}: not valid JSON ({e.msg})", param="questions"
-            ) from None
+            raise InvalidInput(f"{path.name}: line {number}: not valid JSON ({e.msg})", param="questions") from None
         q = obj.get("question") if isinstance(obj, dict) else None
         docs = obj.get("docs", obj.get("doc")) if isinstance(obj, dict) else None
         docs = [docs] if isinstance(docs, str) else docs
@@ -63,9 +61,7 @@ def read_questions(path: Path) -> list[tuple[str, set[str]]]:
     return out
 
 
-def run_eval(
-    kb: str | KB, path: Path, *, k: int, project_id: str, weights: dict | None, embedder: Embedder
-) -> dict:
+def run_eval(kb: str | KB, path: Path, *, k: int, project_id: str, weights: dict | None, embedder: Embedder) -> dict:
     from ladder.knowledge.retrieve import run_search
 
     questions = read_questions(path)

@@ -210,9 +210,7 @@ def hybrid(
         sql = f"SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND kb_id IN ({kb_marks})"
         args: list = [match, *[kb["id"] for kb in kbs]]
         if allowed_docs is not None:
-            sql += (
-                " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
-            )
+            sql += " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
             args.append(json.dumps(sorted(allowed_docs)))
         sql += f" ORDER BY bm25(kb_fts, {BM25_TEXT}, {BM25_HEADING}) LIMIT ?"
         args.append(depth)

@@ -67,14 +67,11 @@ def parse(filename: str, data: bytes, fmt: str, text_column: str | None = None) 
     total = sum(len(s.text) for d in docs for s in d.sections)
     if total > MAX_TEXT_CHARS:
         raise InvalidInput(
-            f"{filename}: {total:,} characters of text is over the limit of {MAX_TEXT_CHARS:,}; "
-            "split the file",
+            f"{filename}: {total:,} characters of text is over the limit of {MAX_TEXT_CHARS:,}; split the file",
             param="file",
         )
     if not any(d.sections for d in docs):
-        raise InvalidInput(
-            f"{filename}: no text found in the file (a scanned PDF needs OCR first)", param="file"
-        )
+        raise InvalidInput(f"{filename}: no text found in the file (a scanned PDF needs OCR first)", param="file")
     return docs
 
 
@@ -128,9 +125,7 @@ def _markdown(filename: str, data: bytes) -> list[Section]:
         if _MD_FENCE.match(line):
             fenced = not fenced
         m = None if fenced else _MD_HEADING.match(line)
-        out.append(
-            f"{_HEADING_MARK}{len(m.group(1))}{_HEADING_MARK}{m.group(2)}" if m else line.replace("\x00", "")
-        )
+        out.append(f"{_HEADING_MARK}{len(m.group(1))}{_HEADING_MARK}{m.group(2)}" if m else line.replace("\x00", ""))
     return _marked_sections("\n".join(out))
 
 
@@ -177,9 +172,7 @@ def _pdf(filename: str, data: bytes) -> list[Section]:
     except InvalidInput:
         raise
     except Exception as e:
-        raise InvalidInput(
-            f"{filename}: not a readable PDF ({type(e).__name__}: {e})", param="file"
-        ) from None
+        raise InvalidInput(f"{filename}: not a readable PDF ({type(e).__name__}: {e})", param="file") from None
 
 
 def _docx(filename: str, data: bytes) -> list[Section]:
@@ -201,9 +194,7 @@ def _docx(filename: str, data: bytes) -> list[Section]:
             lines.append(f"{_HEADING_MARK}{level}{_HEADING_MARK}{text}" if level else text)
             lines.append("")
     except Exception as e:
-        raise InvalidInput(
-            f"{filename}: not a readable .docx file ({type(e).__name__}: {e})", param="file"
-        ) from None
+        raise InvalidInput(f"{filename}: not a readable .docx file ({type(e).__name__}: {e})", param="file") from None
     return _marked_sections("\n".join(lines))
 
 
@@ -227,9 +218,7 @@ def _rows(filename: str, data: bytes, fmt: str, text_column: str | None) -> list
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InvalidInput(
-                    f"{filename}: line {number}: not valid JSON ({e.msg})", param="file"
-                ) from None
+                raise InvalidInput(f"{filename}: line {number}: not valid JSON ({e.msg})", param="file") from None
             if not isinstance(obj, dict):
                 raise InvalidInput(
                     f"{filename}: line {number}: expected a JSON object, got {type(obj).__name__}",
@@ -251,9 +240,7 @@ def _rows(filename: str, data: bytes, fmt: str, text_column: str | None) -> list
             )
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise InvalidInput(
-            f"{filename}: no column {missing[0]!r}; columns: {', '.join(columns)}", param="text_column"
-        )
+        raise InvalidInput(f"{filename}: no column {missing[0]!r}; columns: {', '.join(columns)}", param="text_column")
     docs = []
     for number, row in rows:
         parts = [str(v).strip() if v is not None else "" for v in (row.get(c) for c in wanted)]

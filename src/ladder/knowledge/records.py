@@ -96,9 +96,7 @@ def find_kb(db: Database | sqlite3.Connection, ref, project_id: str) -> KB:
     """A KB by name or id, only inside the project: another project's KB is simply not found."""
     key = ref.id if isinstance(ref, KB) else ref
     conn = db if isinstance(db, sqlite3.Connection) else db.connect()
-    row = conn.execute(
-        "SELECT * FROM kbs WHERE project_id=? AND (id=? OR name=?)", (project_id, key, key)
-    ).fetchone()
+    row = conn.execute("SELECT * FROM kbs WHERE project_id=? AND (id=? OR name=?)", (project_id, key, key)).fetchone()
     if row is None:
         raise NotFound(f"no knowledge base {key!r}; `ladder kb list` shows the ones there are", param="kb")
     return kb_from_row(row)
@@ -130,9 +128,7 @@ def delete_docs(conn: sqlite3.Connection, doc_ids: list[str]) -> list[str]:
     conn.execute(f"DELETE FROM kb_chunks WHERE doc_id IN ({marks})", doc_ids)
     conn.execute(f"DELETE FROM kb_docs WHERE id IN ({marks})", doc_ids)
     orphans = [
-        f
-        for f in files
-        if conn.execute("SELECT 1 FROM kb_docs WHERE file_id=? LIMIT 1", (f,)).fetchone() is None
+        f for f in files if conn.execute("SELECT 1 FROM kb_docs WHERE file_id=? LIMIT 1", (f,)).fetchone() is None
     ]
     for file_id in orphans:
         conn.execute("DELETE FROM files WHERE id=?", (file_id,))

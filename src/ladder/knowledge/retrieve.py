@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ladder.errors import Conflict, InvalidInput
 from ladder.knowledge import index
 from ladder.knowledge.embedder import Embedder
@@ -20,9 +22,7 @@ def _check(query: str, k: int, threshold: float | None, filters: dict | None) ->
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("the query is empty", param="query")
     if len(query) > MAX_QUERY_CHARS:
-        raise InvalidInput(
-            f"the query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}", param="query"
-        )
+        raise InvalidInput(f"the query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}", param="query")
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidInput(f"k must be an integer from 1 to {MAX_K}", param="k")
     if threshold is not None and not -1.0 <= float(threshold) <= 1.0:
@@ -82,7 +82,10 @@ def run_search(
                 f"SELECT id, metadata FROM kb_docs WHERE kb_id IN ({marks})", [kb["id"] for kb in kbs]
             ).fetchall()
             allowed = {r[0] for r in rows if _matches(json.loads(r[1]), filters)}
-        qvec = embedder.embed([query])[0]
+        if wts[1] == 0 and threshold is None:  # keyword-only: no need to run the model (similarity stays 0)
+            qvec = np.zeros(embedder.dim, dtype=np.float32)
+        else:
+            qvec = embedder.embed([query])[0]
         ranked = index.hybrid(
             conn, str(db.path), kbs, query, qvec, k=k, threshold=threshold, allowed_docs=allowed, weights=wts
         )

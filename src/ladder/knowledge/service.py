@@ -173,9 +173,7 @@ def add_document(
         return AddResult(name, "skipped", find_docs(conn, kb.id, name))
 
     fmt, parsed = parse_upload(name, data, text_column=text_column)
-    docs = [
-        (p, chunk_sections(p.sections, kb.chunk_size, kb.chunk_overlap, emb.count_tokens)) for p in parsed
-    ]
+    docs = [(p, chunk_sections(p.sections, kb.chunk_size, kb.chunk_overlap, emb.count_tokens)) for p in parsed]
     skipped_rows = sum(1 for _, chunks in docs if not chunks)
     docs = [(p, chunks) for p, chunks in docs if chunks]
     if not docs:
@@ -190,17 +188,14 @@ def add_document(
         with db.tx() as conn:
             # Inside the transaction: the upload record goes or stays with the documents.
             file_id = files.create(data, name, "knowledge", project_id=project_id, db=db).id
-            if conn.execute(
-                "SELECT 1 FROM kb_docs WHERE kb_id=? AND source_sha256=?", (kb.id, digest)
-            ).fetchone():
+            if conn.execute("SELECT 1 FROM kb_docs WHERE kb_id=? AND source_sha256=?", (kb.id, digest)).fetchone():
                 raise Conflict(f"{name}: the same content was added by another request just now")
             kb_now = find_kb(conn, kb.id, project_id)  # still there, still the same embedder
             _check_model(kb_now, emb)
             removed = []
             if policy == "replace":
                 removed = [
-                    r[0]
-                    for r in conn.execute("SELECT id FROM kb_docs WHERE kb_id=? AND source=?", (kb.id, name))
+                    r[0] for r in conn.execute("SELECT id FROM kb_docs WHERE kb_id=? AND source=?", (kb.id, name))
                 ]
             blobs = delete_docs(conn, removed)
             out, row, now = [], 0, time.time()
@@ -325,8 +320,7 @@ def list_docs(kb: str | KB, *, project_id: str = DEFAULT_PROJECT) -> list[Doc]:
     db = get_db()
     found = find_kb(db, kb, project_id)
     return [
-        doc_from_row(r)
-        for r in db.query("SELECT * FROM kb_docs WHERE kb_id=? ORDER BY created_at, name", (found.id,))
+        doc_from_row(r) for r in db.query("SELECT * FROM kb_docs WHERE kb_id=? ORDER BY created_at, name", (found.id,))
     ]
 
 
@@ -407,9 +401,7 @@ def reindex(
             [(vectors[i].tobytes(), r["rowid"]) for i, r in enumerate(rows)],
         )
         # Chunks added meanwhile by another process with the old model would now be mixed: refuse.
-        if conn.execute("SELECT COUNT(*) FROM kb_chunks WHERE kb_id=?", (found.id,)).fetchone()[0] > len(
-            rows
-        ):
+        if conn.execute("SELECT COUNT(*) FROM kb_chunks WHERE kb_id=?", (found.id,)).fetchone()[0] > len(rows):
             raise Conflict(f"documents were added to {found.name!r} during the reindex; run it again")
         conn.execute("UPDATE kbs SET embed_model=?, embed_dim=? WHERE id=?", (emb.name, emb.dim, found.id))
         bump_generation(conn, found.id)
