@@ -1,5 +1,5 @@
 // ladder web UI: shared helpers. Data from the server is only ever placed with textContent or as
-// DOM nodes built here; nothing from the server goes through innerHTML.
+// DOM nodes built here; nothing from the server is ever parsed as markup.
 "use strict";
 
 const Ladder = (() => {
