@@ -1,4 +1,4 @@
-"""`ladder demo`: the main job on the embedded defaults (for now: chat with the default model and time it)."""
+"""`ladder demo`: the whole ladder on the shipped help-desk sample, on the embedded defaults, on CPU."""
 
 from __future__ import annotations
 
@@ -8,24 +8,51 @@ import typer
 
 from ladder.cli.console import console
 
+KB_NAME = "brightwave-help"
 
-def demo() -> None:
-    """Run the demo on the embedded defaults."""
-    from ladder.models import service
-    from ladder.models.types import ChatRequest
+
+def _spread(items: list, n: int) -> list:
+    """n items spread evenly over the file (the sample is grouped by category, so the head would not do)."""
+    if n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def demo(test_size: int = typer.Option(40, help="Test messages used (spread over the categories)."),
+         epochs: int = typer.Option(1, help="LoRA epochs for the fine-tune rung."),
+         shots: int = typer.Option(4, help="k for the few-shot rungs."),
+         target: str = typer.Option("accuracy=0.7", help="The target the recommendation aims at."),
+         no_tune: bool = typer.Option(False, "--no-tune", help="Skip the fine-tune rungs.")) -> None:
+    """Run the whole ladder on the shipped help-desk sample and recommend a rung."""
+    from ladder import samples
+    from ladder.cli.climb import ConsoleUI, print_advice, print_result
+    from ladder.climb.advisor import Answers, advise
+    from ladder.climb.runner import ClimbOptions, climb, parse_target
+    from ladder.evals.testset import read_test_set
+    from ladder.knowledge import service as kb
     from ladder.settings import get_settings
 
-    name = get_settings().default_model
-    console.rule(f"ladder demo: {name}")
     t0 = time.perf_counter()
-    service.open_backend(name)
-    console.print(f"loaded {name} in {time.perf_counter() - t0:.2f} s")
-    prompt = "In two sentences, why should a team try prompting before fine-tuning a model?"
-    console.print(f"[bold]user:[/] {prompt}")
-    resp = service.chat(name, ChatRequest.of([{"role": "user", "content": prompt}], max_tokens=96))
-    console.print(f"[bold]{name}:[/] {resp.text}", highlight=False)
-    tps = resp.usage.completion_tokens / (resp.latency_ms / 1000) if resp.latency_ms else 0
-    console.print(f"{resp.usage.completion_tokens} tokens in {resp.latency_ms / 1000:.2f} s ({tps:.1f} tokens/s)")
+    console.rule("ladder demo: Brightwave help desk")
+    train = read_test_set(samples.helpdesk_train())
+    test = _spread(read_test_set(samples.helpdesk_test()), test_size)
+    labels = samples.helpdesk_labels()
+    console.print(f"{len(train)} labelled training messages, {len(test)} test messages, {len(labels)} categories; "
+                  f"model {get_settings().default_model}; knowledge base: {len(samples.helpdesk_docs())} "
+                  "help-centre pages")
+    if KB_NAME not in {k.name for k in kb.list_kbs()}:
+        console.print(f"indexing the help centre into knowledge base {KB_NAME!r} ...")
+        kb.create_kb(KB_NAME)
+        kb.add_files(KB_NAME, samples.helpdesk_docs())
+    print_advice(advise(Answers(task="classification", knowledge_external=True, examples=len(train),
+                                narrow=True, low_cost=True)))
+    opts = ClimbOptions(task="classification", kbs=[KB_NAME], target=parse_target(target), all=True,
+                        shots=shots, hyperparameters={"n_epochs": epochs}, tune=not no_tune)
+    console.rule("climb")
+    result = climb(train, test, opts, ui=ConsoleUI())
+    print_result(result)
+    console.print(f"demo finished in {(time.perf_counter() - t0) / 60:.1f} min")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ladder.evals.testset import TestItem
 
 
@@ -33,5 +35,11 @@ def regression_items(limit: int | None = 40) -> list[TestItem]:
         from ladder.samples import regression_set
     except ImportError:
         return []
-    items = [i for n, x in enumerate(regression_set()) if (i := _item(n, x)) is not None]
+    found = regression_set()
+    if isinstance(found, (str, Path)):
+        from ladder.evals.testset import read_test_set
+
+        items = read_test_set(found)
+    else:
+        items = [i for n, x in enumerate(found) if (i := _item(n, x)) is not None]
     return items[:limit] if limit else items

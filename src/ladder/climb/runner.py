@@ -37,6 +37,7 @@ class ClimbOptions:
     forgetting_threshold: float = 0.10
     volume: int = 100_000  # requests over which a set-up cost is spread when ranking rungs by cost
     retrieval_k: int = 3
+    tune: bool = True
 
 
 @dataclass
@@ -154,7 +155,9 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
         evaluate("rag", "rag", best_prompt_rung().config.replace(kbs=list(opts.kbs)))
     if not stop():
         minimum = advice.minimum
-        if len(train) < minimum and not opts.force_tune:
+        if not opts.tune:
+            result.rungs.append(RungResult("fine-tune", "fine-tune", skipped="not run (switched off)"))
+        elif len(train) < minimum and not opts.force_tune:
             result.rungs.append(RungResult("fine-tune", "fine-tune", skipped=(
                 f"not run: {len(train)} training examples is below the {task} minimum of {minimum} "
                 "(--force-tune to run it anyway)")))
