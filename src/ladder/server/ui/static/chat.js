@@ -58,7 +58,7 @@
     qs("#no-citations").hidden = !!(list && list.length);
     (list || []).forEach((c, i) => {
       const n = c.index ?? c.marker ?? c.number ?? i + 1;
-      const name = c.document_name ?? c.document ?? c.filename ?? c.title ?? c.doc_id ?? "source";
+      const name = c.doc_name ?? c.document_name ?? c.document ?? c.filename ?? c.title ?? c.doc_id ?? "source";
       const url = safeHref(c.url ?? (c.metadata && (c.metadata.url || c.metadata.source_url)));
       const head = url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "src", text: name })
                        : el("span", { class: "src", text: String(name) });

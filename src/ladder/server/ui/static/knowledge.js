@@ -29,7 +29,7 @@
   }
 
   function docCount(kb) {
-    const n = kb.document_count ?? kb.documents ?? kb.n_documents;
+    const n = kb.docs ?? kb.document_count ?? kb.n_documents;
     return typeof n === "number" ? "(" + n + " doc" + (n === 1 ? "" : "s") + ")" : "";
   }
 
@@ -116,7 +116,7 @@
     const ol = clear(qs("#search-results"));
     if (!hits.length) ol.append(el("li", { class: "muted", text: "no matching chunks" }));
     for (const h of hits) {
-      const name = h.document_name ?? h.document ?? h.filename ?? h.doc_id ?? "";
+      const name = h.doc_name ?? h.document_name ?? h.document ?? h.filename ?? h.doc_id ?? "";
       const heading = Array.isArray(h.heading_path) ? h.heading_path.join(" › ") : (h.heading ?? h.heading_path ?? "");
       const meta = [heading, h.page != null ? "p. " + h.page : "", h.score != null ? "score " + Number(h.score).toFixed(3) : ""]
         .filter(Boolean).join(" · ");
