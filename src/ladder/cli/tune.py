@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from ladder.cli.console import console, err_console, progress_bar
 
@@ -105,7 +105,8 @@ def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Opt
     if as_json:
         typer.echo(json.dumps([j.as_openai() for j in rows], indent=1))
         return
-    t = Table("id", "status", "model", "fine-tuned model", "trained tokens")
+    t = Table(Column("id", no_wrap=True), "status", "model", Column("fine-tuned model", overflow="fold"),
+              "trained tokens")
     for j in rows:
         t.add_row(j.id, j.status, j.model, j.fine_tuned_model or "", str(j.trained_tokens or ""))
     console.print(t)
