@@ -38,37 +38,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare_home(home: Path, tiny_dir: Path, tok_dir: Path, models_dir: Path) -> str:
-    """Register the test models and make a key in `home`, then hand LADDER_HOME back."""
-    from ladder.models import registry
-    from ladder.server import keys
-    from ladder.settings import reset_settings
-    from ladder.store.db import reset_dbs
+class _Home:
+    """Point this process's settings and database at another LADDER_HOME for a moment."""
 
-    old = os.environ.get("LADDER_HOME")
-    os.environ["LADDER_HOME"] = str(home)
-    reset_settings()
-    reset_dbs()
-    try:
-        registry.add_local("tiny-llama", tiny_dir)
-        registry.add_local("cite-llama", build_scripted_model(tok_dir, models_dir / "cite", CITED_ANSWER))
-        registry.add_local("xss-llama", build_scripted_model(tok_dir, models_dir / "xss", XSS_ANSWER))
-        _, secret = keys.create_key("default", admin=True, name="browser tests")
-    finally:
-        if old is None:
-            os.environ.pop("LADDER_HOME", None)
-        else:
-            os.environ["LADDER_HOME"] = old
+    def __init__(self, home: Path):
+        self.home, self.old = home, None
+
+    def __enter__(self) -> None:
+        from ladder.settings import reset_settings
+        from ladder.store.db import reset_dbs
+
+        self.old = os.environ.get("LADDER_HOME")
+        os.environ["LADDER_HOME"] = str(self.home)
         reset_settings()
         reset_dbs()
-    return secret
+
+    def __exit__(self, *exc) -> None:
+        from ladder.settings import reset_settings
+        from ladder.store.db import reset_dbs
+
+        if self.old is None:
+            os.environ.pop("LADDER_HOME", None)
+        else:
+            os.environ["LADDER_HOME"] = self.old
+        reset_settings()
+        reset_dbs()
 
 
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory, tiny_model_dir, smol_tokenizer_dir):
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory):
+    """A real server on a free loopback port with a fresh data dir and an admin key (no models loaded)."""
+    from ladder.server import keys
+
     root = tmp_path_factory.mktemp("ui-server")
     home = root / "home"
-    key = _prepare_home(home, tiny_model_dir, smol_tokenizer_dir, root / "models")
+    with _Home(home):
+        _, key = keys.create_key("default", admin=True, name="browser tests")
     port = _free_port()
     env = {**os.environ, "LADDER_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
@@ -102,7 +107,22 @@ def ui_server(tmp_path_factory, tiny_model_dir, smol_tokenizer_dir):
             proc.wait(5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def ui_models(ui_server, tiny_model_dir, smol_tokenizer_dir, tmp_path_factory) -> Server:
+    """The tiny Llama and two scripted models registered in the running server's data dir."""
+    from ladder.models import registry
+
+    models = tmp_path_factory.mktemp("ui-models")
+    cite = build_scripted_model(smol_tokenizer_dir, models / "cite", CITED_ANSWER)
+    xss = build_scripted_model(smol_tokenizer_dir, models / "xss", XSS_ANSWER)
+    with _Home(ui_server.home):  # the server reads its registry from the database on every request
+        registry.add_local("tiny-llama", tiny_model_dir)
+        registry.add_local("cite-llama", cite)
+        registry.add_local("xss-llama", xss)
+    return ui_server
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is absent: run `make browser` (apt-get install chromium)")

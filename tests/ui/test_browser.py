@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.ui.conftest import XSS_ANSWER
 
 
@@ -26,16 +28,17 @@ def test_login_rejects_a_bad_key_then_accepts_a_good_one(tab):
     page.click("#login-form button[type=submit]")
     page.wait_for_url(tab.server.url + "/chat")
     assert page.evaluate("localStorage.getItem('ladder.apiKey')") == tab.server.key
-    page.wait_for_selector("#model-select option[value='tiny-llama']", state="attached")
+    page.wait_for_selector("#model-select option[value='smollm2-135m-instruct']", state="attached")
     tab.goto("/")
-    page.wait_for_selector("#models-table td:text-is('cite-llama')")
+    page.wait_for_selector("#models-table td:text-is('smollm2-135m-instruct')")
     tab.shot("01-overview")
     page.click("#logout")
     page.wait_for_url("**/login")
     assert page.evaluate("localStorage.getItem('ladder.apiKey')") is None
 
 
-def test_model_output_with_markup_streams_in_as_plain_text(tab):
+@pytest.mark.slow
+def test_model_output_with_markup_streams_in_as_plain_text(tab, ui_models):
     page = tab.page
     tab.login()
     tab.goto("/chat?model=xss-llama")

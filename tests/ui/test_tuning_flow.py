@@ -23,7 +23,7 @@ def _jsonl() -> bytes:
 
 
 @pytest.mark.slow
-def test_upload_a_training_file_start_a_job_and_see_it_finish(tab):
+def test_upload_a_training_file_start_a_job_and_see_it_finish(tab, ui_models):
     page = tab.page
     tab.login()
     tab.goto("/tuning")
