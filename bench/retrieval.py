@@ -50,10 +50,7 @@ def build(data: Path, workdir: Path) -> tuple[Path, Path]:
     with (data / "question_pairs.csv").open(encoding="utf-8", newline="") as f, questions.open("w") as out:
         for row in csv.DictReader(f):
             if row["similar"] == "1" and row["question_1"].strip() in ids:
-                out.write(
-                    json.dumps({"question": row["question_2"], "faq_id": ids[row["question_1"].strip()]})
-                    + "\n"
-                )
+                out.write(json.dumps({"question": row["question_2"], "faq_id": ids[row["question_1"].strip()]}) + "\n")
                 n += 1
     return docs, questions
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ladder.errors import InvalidInput
+from ladder.knowledge.records import rowid_range
 
 # Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
 # trusts the top ranks more. The defaults (k=10, dense 1.0, bm25 0.5, headings 2x in BM25) were chosen on
@@ -24,71 +25,8 @@ _TOKEN = re.compile(r"\w+")
 # Dropped from the keyword query (not from the index): they match nearly every chunk, which costs
 # time and adds nothing to BM25. A query made only of them keeps them.
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "aren", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "couldn", "d", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "hadn", "has", "hasn", "have", "haven", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "ll", "m", "ma", "me", "mightn", "more", "most", "mustn", "my", "myself", "needn", "no", "nor", "not", "now", "o", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "re", "s", "same", "shan", "she", "should", "shouldn", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "ve", "very", "was", "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "won", "wouldn", "y", "you", "your", "yours", "yourself", "yourselves"]
+)  # the NLTK English list, apostrophes split the way the tokenizer splits them
 
 
 @dataclass
@@ -206,15 +144,20 @@ def hybrid(
     bm25_rank: dict[int, int] = {}
     match = fts_query(query) if wb > 0 else None
     if match:
-        kb_marks = ",".join("?" * len(kbs))
-        sql = f"SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND kb_id IN ({kb_marks})"
-        args: list = [match, *[kb["id"] for kb in kbs]]
+        # One query per KB over its rowid range (a seek, not a per-row column read); the scores
+        # come from one FTS table, so they compare across KBs.
+        sql = "SELECT rowid, bm25(kb_fts, ?, ?) AS s FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        extra: list = []
         if allowed_docs is not None:
             sql += " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
-            args.append(json.dumps(sorted(allowed_docs)))
-        sql += f" ORDER BY bm25(kb_fts, {BM25_TEXT}, {BM25_HEADING}) LIMIT ?"
-        args.append(depth)
-        bm25_rank = {row[0]: r for r, row in enumerate(conn.execute(sql, args), start=1)}
+            extra = [json.dumps(sorted(allowed_docs))]
+        sql += " ORDER BY s LIMIT ?"
+        found = []
+        for kb in kbs:
+            lo, hi = rowid_range(kb["num"])
+            found += conn.execute(sql, [BM25_TEXT, BM25_HEADING, match, lo, hi, *extra, depth]).fetchall()
+        found.sort(key=lambda r: (r[1], r[0]))
+        bm25_rank = {row[0]: r for r, row in enumerate(found[:depth], start=1)}
 
     def similarity(rowid: int) -> float:
         for m, sims in zip(matrices, sims_by_kb, strict=True):

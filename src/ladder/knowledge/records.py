@@ -24,6 +24,7 @@ class KB:
     embed_dim: int
     generation: int
     created_at: float
+    num: int = 0
     docs: int = 0
     chunks: int = 0
 
@@ -133,6 +134,17 @@ def delete_docs(conn: sqlite3.Connection, doc_ids: list[str]) -> list[str]:
     for file_id in orphans:
         conn.execute("DELETE FROM files WHERE id=?", (file_id,))
     return orphans
+
+
+def next_rowids(conn: sqlite3.Connection, kb_id: str, n: int) -> list[int]:
+    """n fresh chunk rowids inside the KB's range (never reused, so a stale id can never alias)."""
+    num, seq = conn.execute("SELECT num, chunk_seq FROM kbs WHERE id=?", (kb_id,)).fetchone()
+    conn.execute("UPDATE kbs SET chunk_seq = chunk_seq + ? WHERE id=?", (n, kb_id))
+    return [(num << 32) | (seq + i + 1) for i in range(n)]
+
+
+def rowid_range(num: int) -> tuple[int, int]:
+    return num << 32, (num << 32) | 0xFFFFFFFF
 
 
 def bump_generation(conn: sqlite3.Connection, kb_id: str) -> None:

@@ -74,7 +74,9 @@ def run_search(
                     f"now is {embedder.name}; run `ladder kb reindex {kb.name}`",
                     code="embedding_model_mismatch",
                 )
-            kbs.append({"id": kb.id, "name": kb.name, "generation": kb.generation, "embed_dim": kb.embed_dim})
+            kbs.append(
+                {"id": kb.id, "name": kb.name, "num": kb.num, "generation": kb.generation, "embed_dim": kb.embed_dim}
+            )
         allowed = None
         if filters:
             marks = ",".join("?" * len(kbs))

@@ -33,6 +33,7 @@ from ladder.knowledge.records import (
     find_docs,
     find_kb,
     kb_from_row,
+    next_rowids,
 )
 from ladder.knowledge.rerank import Reranker
 from ladder.store import files
@@ -81,8 +82,8 @@ def create_kb(
             raise Conflict(f"a knowledge base named {name!r} already exists", param="name")
         kb_id = new_id("kb")
         conn.execute(
-            "INSERT INTO kbs(id, project_id, name, chunk_size, chunk_overlap, embed_model, embed_dim,"
-            " generation, created_at) VALUES (?,?,?,?,?,?,?,0,?)",
+            "INSERT INTO kbs(id, project_id, name, num, chunk_size, chunk_overlap, embed_model, embed_dim,"
+            " generation, created_at) VALUES (?,?,?,(SELECT COALESCE(MAX(num), 0) + 1 FROM kbs),?,?,?,?,0,?)",
             (kb_id, project_id, name, size, overlap, emb.name, emb.dim, time.time()),
         )
     return get_kb(kb_id, project_id=project_id)
@@ -231,11 +232,13 @@ def add_document(
                         now,
                     ),
                 )
+                rowids = next_rowids(conn, kb.id, len(chunks))
                 conn.executemany(
-                    "INSERT INTO kb_chunks(id, kb_id, doc_id, position, text, heading, page, tokens, chunk_size,"
-                    " chunk_overlap, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO kb_chunks(rowid, id, kb_id, doc_id, position, text, heading, page, tokens,"
+                    " chunk_size, chunk_overlap, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
+                            rowids[i],
                             new_id("chunk"),
                             kb.id,
                             doc.id,

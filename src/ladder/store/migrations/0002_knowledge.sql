@@ -5,6 +5,10 @@ CREATE TABLE kbs (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL REFERENCES projects(id),
     name TEXT NOT NULL,
+    -- Chunk rowids of this KB are num << 32 | seq: a KB is one rowid range, which FTS5 filters
+    -- by seeking instead of reading a column of every matching row.
+    num INTEGER NOT NULL UNIQUE,
+    chunk_seq INTEGER NOT NULL DEFAULT 0,
     chunk_size INTEGER NOT NULL,
     chunk_overlap INTEGER NOT NULL,
     embed_model TEXT NOT NULL,
@@ -33,7 +37,7 @@ CREATE INDEX kb_docs_kb_source ON kb_docs(kb_id, source);
 CREATE INDEX kb_docs_kb_sha ON kb_docs(kb_id, source_sha256);
 
 CREATE TABLE kb_chunks (
-    rowid INTEGER PRIMARY KEY,     -- the FTS5 rowid
+    rowid INTEGER PRIMARY KEY,     -- the FTS5 rowid: kbs.num << 32 | kbs.chunk_seq
     id TEXT NOT NULL UNIQUE,
     kb_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES kb_docs(id),

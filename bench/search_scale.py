@@ -1,0 +1,300 @@
+"""Knowledge-base speed: ingest throughput, hybrid query latency at 10k/100k chunks, FTS5 vs rank_bm25.
+
+- ingest: real MiniLM embedding of synthetic ~150-token chunks through `add_document` (chunks/s).
+- scale: synthetic chunks (Zipf-distributed words, random unit vectors) written straight into the
+  KB tables; then hybrid searches through the product's search path, with precomputed query vectors
+  (retrieval only) and with the real MiniLM embedding the query (end to end).
+- keyword: the product's FTS5 BM25 query vs `rank_bm25.BM25Okapi` (get_scores + top 50) on the same
+  corpus and the same query words, side by side, and the speed ratio.
+Run: .venv/bin/python bench/search_scale.py [--sizes 10000 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def vocabulary(n: int, rng: np.random.Generator) -> list[str]:
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "de", "po", "li", "ga", "be", "fu", "zo", "ha"]
+    words = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(syllables, size=rng.integers(2, 5))))
+    return sorted(words)
+
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def real_text() -> tuple[list[str], list[str]] | None:
+    """(sentences, questions) from the shared datasets: covid papers, FAQ answers, support replies;
+    questions from covid_qa and banking77. None when the datasets are absent."""
+    import csv
+    import json
+    import re
+
+    papers, faq = DATASETS / "covid_papers_qa" / "covid_qa.json", DATASETS / "covid_faq" / "faq.csv"
+    support, banking = DATASETS / "support_responses" / "bitext_support.csv", DATASETS / "banking77" / "test.csv"
+    if not all(p.exists() for p in (papers, faq, support, banking)):
+        return None
+    split = re.compile(r"(?<=[.!?])\s+")
+    sentences, questions = [], []
+    for article in json.loads(papers.read_text())["data"]:
+        for para in article["paragraphs"]:
+            sentences += split.split(para["context"])
+            questions += [qa["question"] for qa in para["qas"]]
+    with faq.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            sentences += split.split(row["answer"])
+    with support.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            sentences += split.split(row["response"])
+    with banking.open(encoding="utf-8", newline="") as f:
+        questions += [row["text"] for row in csv.DictReader(f)]
+    return [s for s in (" ".join(x.split()) for x in sentences) if len(s.split()) >= 4], questions
+
+
+def sentence_texts(n: int, sentences: list[str], rng: np.random.Generator) -> list[str]:
+    """Chunks of ~110 words made of real sentences drawn at random (term statistics of real text)."""
+    out = []
+    picks = rng.integers(0, len(sentences), size=n * 8)
+    at = 0
+    for _ in range(n):
+        words: list[str] = []
+        while len(words) < 110:
+            words += sentences[picks[at % len(picks)]].split()
+            at += 1
+        out.append(" ".join(words))
+    return out
+
+
+def synthetic_texts(n: int, vocab: list[str], rng: np.random.Generator) -> list[str]:
+    ranks = np.minimum(rng.zipf(1.2, size=n * 110), len(vocab)) - 1
+    lengths = rng.integers(80, 140, size=n)
+    out, at = [], 0
+    for length in lengths:
+        out.append(" ".join(vocab[i] for i in ranks[at : at + length]))
+        at += length
+    return out
+
+
+class MetaOnly:
+    """Carries the MiniLM name and size so a KB filled with synthetic vectors is searchable by it."""
+
+    name, dim, max_tokens = "all-minilm-l6-v2", 384, 256
+
+    def __init__(self, vectors: dict[str, np.ndarray] | None = None):
+        self.vectors = vectors or {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.vectors[t] for t in texts])
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def fill(kb_id: str, texts: list[str], rng: np.random.Generator) -> float:
+    from ladder.ids import new_id
+    from ladder.store.db import get_db
+
+    db = get_db()
+    start = time.perf_counter()
+    vecs = rng.standard_normal((len(texts), 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    per_doc = 10
+    from ladder.knowledge.records import next_rowids
+
+    with db.tx() as conn:
+        rowids = next_rowids(conn, kb_id, len(texts))
+        for d in range(0, len(texts), per_doc):
+            doc_id = new_id("doc")
+            conn.execute(
+                "INSERT INTO kb_docs(id, kb_id, project_id, name, source, source_sha256, format, bytes,"
+                " n_chunks, metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id,
+                    kb_id,
+                    "proj-default",
+                    f"doc{d}.txt",
+                    f"doc{d}.txt",
+                    f"sha{d}",
+                    "text",
+                    0,
+                    per_doc,
+                    "{}",
+                    time.time(),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO kb_chunks(rowid, id, kb_id, doc_id, position, text, heading, page, tokens,"
+                " chunk_size, chunk_overlap, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        rowids[d + i],
+                        new_id("chunk"),
+                        kb_id,
+                        doc_id,
+                        i,
+                        texts[d + i],
+                        None,
+                        None,
+                        120,
+                        200,
+                        30,
+                        vecs[d + i].tobytes(),
+                    )
+                    for i in range(min(per_doc, len(texts) - d))
+                ],
+            )
+        conn.execute("UPDATE kbs SET generation = generation + 1 WHERE id=?", (kb_id,))
+    return time.perf_counter() - start
+
+
+def bench_ingest(n_chunks: int, rng: np.random.Generator, vocab: list[str]) -> dict:
+    from ladder.knowledge import service
+    from ladder.knowledge.embedder import get_embedder
+
+    emb = get_embedder()
+    emb.embed(["warm up"])
+    words = [w for t in synthetic_texts(n_chunks, vocab, rng) for w in t.split()]
+    # Plain sentences of vocabulary words, ~150 tokens per chunk after chunking.
+    text = ". ".join(" ".join(words[i : i + 12]) for i in range(0, len(words), 12))
+    service.create_kb("ingest")
+    start = time.perf_counter()
+    r = service.add_document("ingest", "big.txt", text.encode())
+    took = time.perf_counter() - start
+    return {"chunks": r.chunks, "seconds": took, "chunks_per_s": r.chunks / took}
+
+
+def bench_scale(
+    size: int,
+    n_queries: int,
+    rng: np.random.Generator,
+    vocab: list[str],
+    real_query: bool,
+    real: tuple[list[str], list[str]] | None,
+) -> dict:
+    from ladder.knowledge import service
+    from ladder.knowledge.index import _TOKEN as TOKEN
+    from ladder.knowledge.index import STOPWORDS, fts_query
+    from ladder.knowledge.records import rowid_range
+    from ladder.store.db import get_db
+
+    texts = sentence_texts(size, real[0], rng) if real else synthetic_texts(size, vocab, rng)
+    kb = service.create_kb(f"scale{size}", embedder=MetaOnly())
+    fill_s = fill(kb.id, texts, rng)
+    queries = []
+    if real:  # real questions (covid_qa, banking77)
+        queries = list(dict.fromkeys(real[1][i] for i in rng.integers(0, len(real[1]), n_queries * 2)))[:n_queries]
+    for i in rng.integers(0, size, n_queries - len(queries)):
+        words = texts[i].split()
+        picks = rng.choice(len(words), size=4, replace=False)
+        queries.append(" ".join(words[j] for j in picks) + " " + vocab[int(rng.integers(len(vocab)))])
+    qvecs = rng.standard_normal((n_queries, 384)).astype(np.float32)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    fake = MetaOnly(dict(zip(queries, qvecs, strict=True)))
+    start = time.perf_counter()
+    service.search([kb.name], queries[0], k=5, embedder=fake)  # builds the in-memory matrix
+    cold_ms = (time.perf_counter() - start) * 1000
+    lat = []
+    for q in queries:
+        t0 = time.perf_counter()
+        service.search([kb.name], q, k=5, embedder=fake)
+        lat.append((time.perf_counter() - t0) * 1000)
+    out = {"size": size, "fill_s": fill_s, "cold_ms": cold_ms, "p50": pct(lat, 50), "p95": pct(lat, 95)}
+    if real_query:
+        lat_e2e = []
+        for q in queries[: max(20, n_queries // 4)]:
+            t0 = time.perf_counter()
+            service.search([kb.name], q, k=5)
+            lat_e2e.append((time.perf_counter() - t0) * 1000)
+        out.update(e2e_p50=pct(lat_e2e, 50), e2e_p95=pct(lat_e2e, 95))
+    # Keyword search: the product's FTS5 query vs rank_bm25 on the same corpus and words.
+    from rank_bm25 import BM25Okapi
+
+    conn = get_db().connect()
+    bm25_q = [fts_query(q) for q in queries[:30]]
+    sql = "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY bm25(kb_fts, 1.0, 2.0) LIMIT 50"
+    lo, hi = rowid_range(service.get_kb(kb.id).num)
+    t0 = time.perf_counter()
+    for m in bm25_q:
+        conn.execute(sql, (m, lo, hi)).fetchall()
+    fts_ms = (time.perf_counter() - t0) * 1000 / len(bm25_q)
+    okapi = BM25Okapi([[w.lower() for w in TOKEN.findall(t)] for t in texts])
+    t0 = time.perf_counter()
+    for q in queries[:30]:  # the same words the product's query uses
+        s = okapi.get_scores([w.lower() for w in TOKEN.findall(q) if w.lower() not in STOPWORDS])
+        np.argpartition(-s, 50)[:50]
+    rb_ms = (time.perf_counter() - t0) * 1000 / 30
+    out.update(fts_ms=fts_ms, rank_bm25_ms=rb_ms)
+    # A change makes every process rebuild its matrix once: the cost of the first search after it.
+    service.remove_doc(kb.name, "doc0.txt")
+    t0 = time.perf_counter()
+    service.search([kb.name], queries[1], k=5, embedder=fake)
+    out["after_change_ms"] = (time.perf_counter() - t0) * 1000
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--ingest-chunks", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for MiniLM (the cores are shared)")
+    ap.add_argument("--no-real-query", action="store_true", help="skip the MiniLM end-to-end timings")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ladder-bench-scale-"))
+    os.environ["LADDER_HOME"] = str(work / "home")
+    rng = np.random.default_rng(0)
+    vocab = vocabulary(30_000, rng)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"machine: {os.cpu_count()} CPU cores; torch threads {args.threads}")
+    ing = bench_ingest(args.ingest_chunks, rng, vocab)
+    print(
+        f"ingest: {ing['chunks']} chunks parsed, chunked, embedded (MiniLM) and indexed in {ing['seconds']:.1f} s"
+        f" = {ing['chunks_per_s']:.1f} chunks/s"
+    )
+    real = real_text()
+    print(
+        "corpus: "
+        + (
+            "chunks of real sentences (covid papers, FAQ, support replies); real questions"
+            if real
+            else "synthetic Zipf words (shared datasets absent)"
+        )
+    )
+    rows = [bench_scale(size, args.queries, rng, vocab, not args.no_real_query, real) for size in args.sizes]
+    print(f"\nhybrid search, k=5, {args.queries} queries (retrieval: precomputed query vector; e2e: MiniLM embeds it)")
+    print(
+        f"{'chunks':>8} {'fill s':>7} {'cold ms':>8} {'p50 ms':>7} {'p95 ms':>7} {'e2e p50':>8} {'e2e p95':>8}"
+        f" {'rebuild ms':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r['size']:>8} {r['fill_s']:>7.1f} {r['cold_ms']:>8.0f} {r['p50']:>7.1f} {r['p95']:>7.1f}"
+            f" {r.get('e2e_p50', float('nan')):>8.1f} {r.get('e2e_p95', float('nan')):>8.1f}"
+            f" {r['after_change_ms']:>10.0f}"
+        )
+    print("\nkeyword search, top 50, mean per query (same corpus, same words)")
+    print(f"{'chunks':>8} {'FTS5 ms':>8} {'rank_bm25 ms':>13} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['size']:>8} {r['fts_ms']:>8.2f} {r['rank_bm25_ms']:>13.1f} {r['rank_bm25_ms'] / r['fts_ms']:>6.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
