@@ -268,6 +268,11 @@ const Ladder = (() => {
     if (getKey()) {
       logout.hidden = false;
       who.textContent = "key " + getKey().slice(0, 14) + "…";
+      if (location.pathname !== "/login") {
+        api("/api/whoami", { noRedirect: true }).then((w) => {
+          who.textContent = "project " + w.project_id + (w.admin ? " · admin" : "") + " · key " + getKey().slice(0, 14) + "…";
+        }).catch(() => null);
+      }
     }
     logout.addEventListener("click", () => {
       setKey("");

@@ -11,7 +11,13 @@
   // Same-origin API paths only: a report's plot list must not send the key anywhere else.
   const localPath = (p) => (typeof p === "string" && /^\/(?!\/)/.test(p) ? p : null);
 
+  // "accuracy 0.812 [0.750, 0.870]" from {headline: "accuracy", value, ci}, or whatever score there is.
   function headline(x) {
+    if (typeof x.headline === "string" && typeof x.value === "number") {
+      const ci = Array.isArray(x.ci) && x.ci.length === 2 && x.ci.every((v) => typeof v === "number")
+        ? " [" + fmtNum(x.ci[0], 3) + ", " + fmtNum(x.ci[1], 3) + "]" : "";
+      return x.headline + " " + fmtNum(x.value, 3) + ci;
+    }
     const v = x.headline ?? x.score ?? (x.metrics && (x.metrics.headline ?? x.metrics.accuracy));
     if (v && typeof v === "object") return v.value != null ? fmtNum(v.value, 3) : "";
     return typeof v === "number" ? fmtNum(v, 3) : (v ?? "");
