@@ -51,18 +51,22 @@ def calibrate(model: str | None = None, *, steps: int = 6, save: bool = False,
     step()  # warm-up: allocations and kernel selection are not part of the steady state
     if device == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     tokens = steps * MICRO_BATCH * SEQ_LEN
     tps = tokens / seconds
+    # On a shared machine wall time depends on the neighbours; CPU time per token does not, and
+    # times the thread count gives what the machine does when this job has its cores to itself.
+    idle_tps = tokens / cpu_seconds * torch.get_num_threads() if device == "cpu" and cpu_seconds else tps
     if save:
         save_measured_speed(name, tps, device)
     return {"model": name, "device": device, "threads": torch.get_num_threads(), "steps": steps,
-            "tokens": tokens, "seconds": seconds, "tokens_per_second": tps}
+            "tokens": tokens, "seconds": seconds, "cpu_seconds": cpu_seconds, "tokens_per_second": tps,
+            "idle_tokens_per_second": idle_tps}
 
 
 if __name__ == "__main__":
