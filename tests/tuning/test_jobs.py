@@ -155,3 +155,31 @@ def test_event_pages(tiny_model, train_file, fast_hp, make_chat):
     assert len(first) == 3 and len(more) == 3
     assert first[-1].seq > more[0].seq
     assert json.dumps(first[0].as_openai())
+
+
+def test_out_of_memory_fails_clearly(tiny_model, train_file, fast_hp, monkeypatch):
+    from ladder.tuning import trainer
+
+    def oom(*a, **k):
+        raise MemoryError()
+
+    monkeypatch.setattr(trainer, "token_loss", oom)
+    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
+    done = run_inline(job.id)
+    assert done.status == "failed" and done.error["code"] == "out_of_memory"
+    assert "micro_batch_size" in done.error["message"]
+    assert service.list_events(job.id)[0].level == "error"
+
+
+def test_a_dead_worker_is_never_left_running(tiny_model, train_file, fast_hp, monkeypatch):
+    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
+    jobs.claim_next("gone")
+    # the lease ran out (the worker was on another host or its pid was reused)
+    jobs.update(job.id, lease_expires_at=0.0, worker_host="elsewhere")
+    assert service.get_job(job.id).status == "queued"
+    for _ in range(jobs.MAX_ATTEMPTS - 1):
+        jobs.claim_next("gone")
+        jobs.update(job.id, lease_expires_at=0.0)
+        jobs.reclaim_stale()
+    failed = service.get_job(job.id)
+    assert failed.status == "failed" and failed.error["code"] == "worker_died"

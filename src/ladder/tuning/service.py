@@ -94,11 +94,7 @@ def create_job(
     A job that fails validation is kept with status failed, and the error is raised.
     """
     from ladder.data.formats import read_dataset, write_jsonl
-
-    try:
-        from ladder.data.validate import HARD_MINIMUM
-    except ImportError:  # the datasets part is landing in parallel
-        HARD_MINIMUM = 10
+    from ladder.data.validate import HARD_MINIMUM
     from ladder.models.registry import get_model
 
     model = model or get_settings().default_model
