@@ -66,7 +66,8 @@ def advise(a: Answers) -> Advice:
         start = "rag"
         reasons.append("the answers depend on your own documents"
                        + (" that change" if a.knowledge_changes else "")
-                       + ": put knowledge in a knowledge base (RAG), not in the weights, so updates take effect at once")
+                       + ": put knowledge in a knowledge base (RAG), not in the weights, "
+                       "so updates take effect at once")
     if a.explainability:
         reasons.append("answers must be explainable: RAG cites the passages it used; a tuned model cannot say why")
         start = "rag" if start == "prompt" else start

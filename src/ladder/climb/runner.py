@@ -38,6 +38,7 @@ class ClimbOptions:
     volume: int = 100_000  # requests over which a set-up cost is spread when ranking rungs by cost
     retrieval_k: int = 3
     tune: bool = True
+    retrieved: bool = True  # the few-shot rung with the k most similar examples (needs the embedder)
 
 
 @dataclass
@@ -148,7 +149,7 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
     if not stop():
         evaluate(f"few-shot fixed k={k}", "few-shot",
                  base.replace(few_shot=[T.shot(t) for t in T.stratified(train, k, labelled)], few_shot_k=0))
-    if not stop():
+    if opts.retrieved and not stop():
         evaluate(f"few-shot retrieved k={k}", "few-shot",
                  base.replace(few_shot=pool, few_shot_mode="retrieved", few_shot_k=k))
     if opts.kbs and not stop():
@@ -169,7 +170,8 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
             if tuned.model is None:
                 result.rungs.append(RungResult("fine-tune", "fine-tune", setup=setup, skipped=tuned.error))
             else:
-                tcfg = base.replace(model=tuned.model)
+                # The tuned model learned the labels: it is served without the long label listing.
+                tcfg = base.replace(model=tuned.model, output_instruction="")
                 evaluate("fine-tune", "fine-tune", tcfg, setup)
                 if opts.kbs and not stop():
                     evaluate("fine-tune + rag", "fine-tune + rag", tcfg.replace(kbs=list(opts.kbs)), setup)
@@ -188,7 +190,8 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
 
 def _metrics_for(task: str, rag: bool, test: list[TestItem]) -> list[str]:
     base = {"classification": ["accuracy", "macro_f1", "format"],
-            "extraction": ["field_f1", "field_precision", "field_recall", "format"]}.get(task, ["rouge_l", "exact_match"])
+            "extraction": ["field_f1", "field_precision", "field_recall", "format"]}.get(
+                task, ["rouge_l", "exact_match"])
     if rag:
         base += ["citation_validity"] + (["recall_at_k"] if any(t.sources for t in test) else [])
     return base
@@ -207,8 +210,10 @@ def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, proj
         return stack.enter_context(ui.bar(description, total))
 
     with stack:
-        system = "\n\n".join(p for p in (base.system_prompt, base.output_instruction) if p)
-        return fine_tune(train, system, model=base.model, frame=base.frame, workdir=workdir, hyperparameters=opts.hyperparameters,
+        # Trained with the short prompt it will be served with: the cost win of a tuned model.
+        system = base.system_prompt
+        return fine_tune(train, system, model=base.model, frame=base.frame, workdir=workdir,
+                         hyperparameters=opts.hyperparameters,
                          progress=progress, project_id=project_id)
 
 

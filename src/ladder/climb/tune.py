@@ -34,7 +34,8 @@ def training_examples(train: list[TestItem], system: str, frame: Callable[[str],
     return out
 
 
-def fine_tune(train: list[TestItem], system: str, *, model: str, frame: Callable[[str], str] = str, workdir: Path, hyperparameters: dict | None,
+def fine_tune(train: list[TestItem], system: str, *, model: str, workdir: Path, hyperparameters: dict | None,
+              frame: Callable[[str], str] = str,
               seed: int = 0, progress: Callable[[str, int | None], Callable] | None = None,
               project_id: str = DEFAULT_PROJECT) -> TuneOutcome:
     """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields)."""
