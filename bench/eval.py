@@ -39,22 +39,28 @@ def main() -> None:
     items = (read_test_set(samples.helpdesk_test()) + read_test_set(samples.helpdesk_train()))[: args.n]
     system, instruction, parser = tasks.instruction_for("classification", items, samples.helpdesk_labels())
     model = get_settings().default_model
-    cfg = PipelineConfig(model=model, system_prompt=system, output_instruction=instruction, parser=parser,
-                         input_template=tasks.input_template_for("classification"), max_tokens=8)
+    cfg = PipelineConfig(
+        model=model,
+        system_prompt=system,
+        output_instruction=instruction,
+        parser=parser,
+        input_template=tasks.input_template_for("classification"),
+        max_tokens=8,
+    )
     pipe = Pipeline(cfg)
     service.open_backend(model, backend="torch")  # loading is not what is measured
     rows = []
 
     def measure(label: str, backend: str, batch_size: int) -> None:
         t0 = time.perf_counter()
-        run = run_eval(pipe, items, batch_size=batch_size, backend=backend, use_cache=False, latency_sample=0,
-                       store=False)
+        run = run_eval(
+            pipe, items, batch_size=batch_size, backend=backend, use_cache=False, latency_sample=0, store=False
+        )
         dt = time.perf_counter() - t0
         rows.append((label, dt, len(items) / dt, run.value))
         print(f"{label:<32} {dt:8.1f} s  {len(items) / dt:6.2f} items/s  accuracy {run.value:.3f}", flush=True)
 
-    print(f"{len(items)} items, model {model}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")
+    print(f"{len(items)} items, model {model}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     measure("one at a time (torch)", "torch", 1)
     if not args.skip_llamacpp:
         service.open_backend(model, backend="llamacpp")

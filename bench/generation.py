@@ -64,8 +64,9 @@ def main() -> None:
     ]
 
     def plain_generate(p: str, n: int) -> int:
-        ids = tb.tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                         return_tensors="pt", return_dict=True)
+        ids = tb.tok.apply_chat_template(
+            [{"role": "user", "content": p}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.inference_mode():
             out = tb.model.generate(**ids, max_new_tokens=n, do_sample=False)
         return int(out.shape[1] - ids["input_ids"].shape[1])
@@ -80,14 +81,18 @@ def main() -> None:
         dt = time.perf_counter() - t0
         batch_rows.append((bs, sum(o.usage.completion_tokens for o in out) / dt))
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
-          f"device {tb.device}; model {args.model}; {args.tokens} new tokens per request")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+        f"device {tb.device}; model {args.model}; {args.tokens} new tokens per request"
+    )
     print(f"\n{'single stream':45s} {'tokens/s':>10s}")
     for name, tps in rows:
         print(f"{name:45s} {tps:10.1f}")
     base = rows[2][1]
-    print(f"\nllama.cpp / transformers.generate: {rows[0][1] / base:.2f}x   "
-          f"torch backend / transformers.generate: {rows[1][1] / base:.2f}x")
+    print(
+        f"\nllama.cpp / transformers.generate: {rows[0][1] / base:.2f}x   "
+        f"torch backend / transformers.generate: {rows[1][1] / base:.2f}x"
+    )
     print(f"\n{'torch batch size':45s} {'tokens/s':>10s} {'vs batch 1':>10s}")
     b1 = batch_rows[0][1]
     for bs, tps in batch_rows:

@@ -226,7 +226,10 @@ def bench_scale(
 
     conn = get_db().connect()
     bm25_q = [fts_query(q) for q in queries[:30]]
-    sql = "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY bm25(kb_fts, 1.0, 2.0) LIMIT 50"
+    sql = (
+        "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        " ORDER BY bm25(kb_fts, 1.0, 2.0) LIMIT 50"
+    )
     lo, hi = rowid_range(service.get_kb(kb.id).num)
     t0 = time.perf_counter()
     for m in bm25_q:

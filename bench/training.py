@@ -40,10 +40,20 @@ def examples(n: int, seed: int = 0) -> list[list[dict]]:
         pairs = [(r["text"], r["category"]) for r in rows[:n]]
     else:
         labels = ["card_arrival", "refund_not_showing_up", "exchange_rate", "lost_or_stolen_card"]
-        pairs = [(" ".join(rng.choice(["my", "card", "please", "help", "why", "is", "the", "refund", "rate"])
-                           for _ in range(rng.randint(4, 40))), rng.choice(labels)) for _ in range(n)]
-    return [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": q},
-             {"role": "assistant", "content": a}] for q, a in pairs]
+        pairs = [
+            (
+                " ".join(
+                    rng.choice(["my", "card", "please", "help", "why", "is", "the", "refund", "rate"])
+                    for _ in range(rng.randint(4, 40))
+                ),
+                rng.choice(labels),
+            )
+            for _ in range(n)
+        ]
+    return [
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        for q, a in pairs
+    ]
 
 
 def peak_mem_mb(device: str) -> float:
@@ -57,9 +67,19 @@ def peak_mem_mb(device: str) -> float:
 def hp_for(n: int, batch: int, epochs: int) -> dict:
     from ladder.tuning.hparams import resolve
 
-    return resolve({"n_epochs": epochs, "batch_size": batch, "micro_batch_size": batch, "lora_r": 16,
-                    "lora_dropout": 0.0, "max_seq_length": 512, "checkpoint_every": 10**9,
-                    "warmup_ratio": 0.1}, n)
+    return resolve(
+        {
+            "n_epochs": epochs,
+            "batch_size": batch,
+            "micro_batch_size": batch,
+            "lora_r": 16,
+            "lora_dropout": 0.0,
+            "max_seq_length": 512,
+            "checkpoint_every": 10**9,
+            "warmup_ratio": 0.1,
+        },
+        n,
+    )
 
 
 def run_ladder(base_dir: str, convs: list, batch: int, epochs: int, threads: int, q) -> None:
@@ -80,8 +100,16 @@ def run_ladder(base_dir: str, convs: list, batch: int, epochs: int, threads: int
         res = trainer.train(Path(d), Path(base_dir), data, [], hp, 0, tok.pad_token_id, cb)
         wall = time.perf_counter() - t0
     real = sum(len(e.input_ids) for e in data) * epochs
-    q.put({"side": "ladder", "wall_s": wall, "real_tokens": real, "steps": res.steps,
-           "final_loss": seen["losses"][-1], "peak_mb": peak_mem_mb(trainer.pick_device())})
+    q.put(
+        {
+            "side": "ladder",
+            "wall_s": wall,
+            "real_tokens": real,
+            "steps": res.steps,
+            "final_loss": seen["losses"][-1],
+            "peak_mb": peak_mem_mb(trainer.pick_device()),
+        }
+    )
 
 
 def run_baseline(base_dir: str, convs: list, batch: int, epochs: int, threads: int, q) -> None:
@@ -96,28 +124,60 @@ def run_baseline(base_dir: str, convs: list, batch: int, epochs: int, threads: i
     torch.set_num_threads(threads)
     device = pick_device()
     tok = AutoTokenizer.from_pretrained(base_dir)
-    data = [{"input_ids": e.input_ids, "labels": e.labels, "attention_mask": [1] * len(e.input_ids)}
-            for e in encode_all(tok, convs, 512)]
+    data = [
+        {"input_ids": e.input_ids, "labels": e.labels, "attention_mask": [1] * len(e.input_ids)}
+        for e in encode_all(tok, convs, 512)
+    ]
     hp = hp_for(len(data), batch, epochs)
-    model = AutoModelForCausalLM.from_pretrained(
-        base_dir, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
-    model = get_peft_model(model, LoraConfig(r=hp["lora_r"], lora_alpha=hp["lora_alpha"], lora_dropout=0.0,
-                                             target_modules=hp["lora_target_modules"], task_type="CAUSAL_LM"))
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=hp["lora_r"],
+            lora_alpha=hp["lora_alpha"],
+            lora_dropout=0.0,
+            target_modules=hp["lora_target_modules"],
+            task_type="CAUSAL_LM",
+        ),
+    )
     with tempfile.TemporaryDirectory() as d:
         args = TrainingArguments(
-            output_dir=d, per_device_train_batch_size=batch, num_train_epochs=epochs,
-            learning_rate=hp["learning_rate"], lr_scheduler_type="cosine", warmup_steps=1 + hp["total_steps"] // 10,
-            logging_steps=1, save_strategy="no", report_to=[], seed=0, bf16=device == "cuda",
-            use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True)
-        tr = Trainer(model=model, args=args, train_dataset=data,
-                     data_collator=DataCollatorForSeq2Seq(tok, padding="longest", label_pad_token_id=-100))
+            output_dir=d,
+            per_device_train_batch_size=batch,
+            num_train_epochs=epochs,
+            learning_rate=hp["learning_rate"],
+            lr_scheduler_type="cosine",
+            warmup_steps=1 + hp["total_steps"] // 10,
+            logging_steps=1,
+            save_strategy="no",
+            report_to=[],
+            seed=0,
+            bf16=device == "cuda",
+            use_cpu=device == "cpu",
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        tr = Trainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            data_collator=DataCollatorForSeq2Seq(tok, padding="longest", label_pad_token_id=-100),
+        )
         t0 = time.perf_counter()
         out = tr.train()
         wall = time.perf_counter() - t0
     real = sum(len(e["input_ids"]) for e in data) * epochs
     losses = [h["loss"] for h in tr.state.log_history if "loss" in h]
-    q.put({"side": "baseline", "wall_s": wall, "real_tokens": real, "steps": out.global_step,
-           "final_loss": losses[-1] if losses else None, "peak_mb": peak_mem_mb(device)})
+    q.put(
+        {
+            "side": "baseline",
+            "wall_s": wall,
+            "real_tokens": real,
+            "steps": out.global_step,
+            "final_loss": losses[-1] if losses else None,
+            "peak_mb": peak_mem_mb(device),
+        }
+    )
 
 
 def in_process(fn, *args) -> dict:
@@ -149,25 +209,34 @@ def main() -> None:
     name = args.model or get_settings().default_model
     base_dir = str(hf_dir(get_model(name)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"model {name}, device {device}, threads {args.threads}, data "
-          f"{'banking77' if BANKING.exists() else 'synthetic'}", flush=True)
+    print(
+        f"model {name}, device {device}, threads {args.threads}, data "
+        f"{'banking77' if BANKING.exists() else 'synthetic'}",
+        flush=True,
+    )
     results = {}
     if not args.skip_compare:
         convs = examples(args.steps * args.batch_size)
-        rows = [in_process(run_baseline, base_dir, convs, args.batch_size, 1, args.threads),
-                in_process(run_ladder, base_dir, convs, args.batch_size, 1, args.threads)]
+        rows = [
+            in_process(run_baseline, base_dir, convs, args.batch_size, 1, args.threads),
+            in_process(run_ladder, base_dir, convs, args.batch_size, 1, args.threads),
+        ]
         print(f"\n{'trainer':10} {'steps':>5} {'wall s':>8} {'real tok/s':>11} {'peak MB':>9} {'final loss':>10}")
         for r in rows:
             r["tok_s"] = r["real_tokens"] / r["wall_s"]
-            print(f"{r['side']:10} {r['steps']:5d} {r['wall_s']:8.1f} {r['tok_s']:11.1f} {r['peak_mb']:9.0f} "
-                  f"{r['final_loss'] or float('nan'):10.4f}")
+            print(
+                f"{r['side']:10} {r['steps']:5d} {r['wall_s']:8.1f} {r['tok_s']:11.1f} {r['peak_mb']:9.0f} "
+                f"{r['final_loss'] or float('nan'):10.4f}"
+            )
         ratio = rows[1]["tok_s"] / rows[0]["tok_s"]
         print(f"ratio (ladder / baseline real-token throughput): {ratio:.2f}x  (target >= 1.5x)")
         results["compare"] = {"rows": rows, "ratio": ratio}
     if args.full_run:
         r = in_process(run_ladder, base_dir, examples(500, seed=1), 8, 2, args.threads)
-        print(f"\n2 epochs x 500 classification examples: {r['steps']} steps, {r['wall_s']:.0f} s "
-              f"({r['wall_s'] / 60:.1f} min, target < 10 min), final loss {r['final_loss']:.4f}")
+        print(
+            f"\n2 epochs x 500 classification examples: {r['steps']} steps, {r['wall_s']:.0f} s "
+            f"({r['wall_s'] / 60:.1f} min, target < 10 min), final loss {r['final_loss']:.4f}"
+        )
         results["full_run"] = r
     print(json.dumps(results), file=sys.stderr)
 

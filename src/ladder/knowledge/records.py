@@ -75,7 +75,8 @@ def check_kb_name(name: str) -> str:
 
 
 def kb_from_row(row: sqlite3.Row, docs: int = 0, chunks: int = 0) -> KB:
-    return KB(**{k: row[k] for k in row.keys() if k in KB.__dataclass_fields__}, docs=docs, chunks=chunks)
+    fields = {k: row[k] for k in row.keys() if k in KB.__dataclass_fields__}  # noqa: SIM118 (Row iterates values)
+    return KB(**fields, docs=docs, chunks=chunks)
 
 
 def doc_from_row(row: sqlite3.Row) -> Doc:
