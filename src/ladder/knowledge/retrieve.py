@@ -59,6 +59,10 @@ def run_search(
         raise InvalidInput("name at least one knowledge base to search", param="kb")
     _check(query, k, threshold, filters)
     wts = index.parse_weights(weights)
+    # Embedded before the snapshot opens, so the read transaction stays short.
+    # Keyword-only needs no model run (similarity then stays 0).
+    keyword_only = wts[1] == 0 and threshold is None
+    qvec = np.zeros(embedder.dim, dtype=np.float32) if keyword_only else embedder.embed([query])[0]
     db = get_db()
     conn = db.connect()
     own = not conn.in_transaction
@@ -84,10 +88,6 @@ def run_search(
                 f"SELECT id, metadata FROM kb_docs WHERE kb_id IN ({marks})", [kb["id"] for kb in kbs]
             ).fetchall()
             allowed = {r[0] for r in rows if _matches(json.loads(r[1]), filters)}
-        if wts[1] == 0 and threshold is None:  # keyword-only: no need to run the model (similarity stays 0)
-            qvec = np.zeros(embedder.dim, dtype=np.float32)
-        else:
-            qvec = embedder.embed([query])[0]
         ranked = index.hybrid(
             conn, str(db.path), kbs, query, qvec, k=k, threshold=threshold, allowed_docs=allowed, weights=wts
         )
