@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from ladder.cli.main import app
-from ladder.tuning import jobs, service, worker
+from ladder.tuning import leases, service, worker
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ def test_tune_then_jobs_commands(tiny_model, train_file, monkeypatch):
     assert started == [1]
     (job,) = service.list_jobs()
     assert job.id in res.output and job.resolved["n_epochs"] == 1 and job.seed == 3
-    worker.run_job(jobs.claim_next("cli-test"))
+    worker.run_job(leases.claim_next("cli-test"))
 
     shown = runner.invoke(app, ["jobs", "show", job.id, "--json"])
     body = json.loads(shown.output)

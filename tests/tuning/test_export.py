@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from ladder.models import registry
-from ladder.tuning import export, jobs, service, worker
+from ladder.tuning import export, leases, service, worker
 
 PROMPTS = ["Where is my card?", "I want a refund for order 1234.", "hello"]
 
 
 def tuned(model: str, data: Path, hp: dict) -> str:
     job = service.create_job(str(data), model=model, suffix="x", hyperparameters=hp, seed=5)
-    done = worker.run_job(jobs.claim_next("test"))
+    done = worker.run_job(leases.claim_next("test"))
     assert done.id == job.id and done.status == "succeeded", done.error
     return done.fine_tuned_model
 

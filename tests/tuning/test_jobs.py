@@ -9,12 +9,12 @@ import pytest
 from ladder.errors import Conflict, InvalidInput, NotFound
 from ladder.models import registry
 from ladder.store import usage
-from ladder.tuning import jobs, service, worker
+from ladder.tuning import jobs, leases, service, worker
 
 
 def run_inline(job_id: str) -> jobs.Job:
     """Claim the queued job and train it in this process (what a worker does)."""
-    job = jobs.claim_next("test-worker")
+    job = leases.claim_next("test-worker")
     assert job is not None and job.id == job_id
     return worker.run_job(job)
 
@@ -173,13 +173,13 @@ def test_out_of_memory_fails_clearly(tiny_model, train_file, fast_hp, monkeypatc
 
 def test_a_dead_worker_is_never_left_running(tiny_model, train_file, fast_hp, monkeypatch):
     job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
-    jobs.claim_next("gone")
+    leases.claim_next("gone")
     # the lease ran out (the worker was on another host or its pid was reused)
     jobs.update(job.id, lease_expires_at=0.0, worker_host="elsewhere")
     assert service.get_job(job.id).status == "queued"
-    for _ in range(jobs.MAX_ATTEMPTS - 1):
-        jobs.claim_next("gone")
+    for _ in range(leases.MAX_ATTEMPTS - 1):
+        leases.claim_next("gone")
         jobs.update(job.id, lease_expires_at=0.0)
-        jobs.reclaim_stale()
+        leases.reclaim_stale()
     failed = service.get_job(job.id)
     assert failed.status == "failed" and failed.error["code"] == "worker_died"

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from ladder.store.db import get_db
-from ladder.tuning import checkpoints, jobs, service, worker
+from ladder.tuning import checkpoints, jobs, leases, service, worker
 
 HP = {
     "n_epochs": 2,
@@ -64,7 +64,7 @@ def test_kill_9_mid_training_resumes_to_the_same_adapter(tiny_model, make_chat, 
     data = make_chat(tmp_path / "train.jsonl", 18)
     # The reference: the same job, uninterrupted, in this process.
     ref = service.create_job(str(data), model=tiny_model, hyperparameters=HP, seed=3)
-    ref_done = worker.run_job(jobs.claim_next("ref"))
+    ref_done = worker.run_job(leases.claim_next("ref"))
     assert ref_done.status == "succeeded"
 
     job = service.create_job(str(data), model=tiny_model, hyperparameters=HP, seed=3)

@@ -15,7 +15,7 @@ from ladder.errors import InvalidInput, LadderError
 from ladder.settings import get_settings
 from ladder.store import files
 from ladder.store.db import DEFAULT_PROJECT, get_db
-from ladder.tuning import jobs
+from ladder.tuning import jobs, leases
 from ladder.tuning.hparams import resolve
 from ladder.tuning.jobs import Checkpoint, Event, Job
 from ladder.tuning.worker_ctl import ensure_worker, worker_alive
@@ -162,13 +162,13 @@ def create_job(
 
 
 def get_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
-    jobs.reclaim_stale()
+    leases.reclaim_stale()
     return jobs.load(job_id, project_id)
 
 
 def list_jobs(project_id: str = DEFAULT_PROJECT, after: str | None = None, limit: int = 20) -> list[Job]:
     """Newest first; `after` is a job id to page from."""
-    jobs.reclaim_stale()
+    leases.reclaim_stale()
     return jobs.list_jobs(project_id, after, max(1, min(limit, 100)))
 
 
@@ -184,7 +184,7 @@ def cancel_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
         else:
             jobs.finish(job_id, "cancelled", db)
             jobs.add_event(job_id, "Job cancelled.", db=db)
-    jobs.reclaim_stale(db)
+    leases.reclaim_stale(db)
     return jobs.load(job_id, project_id, db)
 
 
@@ -250,7 +250,7 @@ def wait(
             return job
         if time.monotonic() - last_check > 5:
             last_check = time.monotonic()
-            jobs.reclaim_stale()
+            leases.reclaim_stale()
             if job.status == "queued" and not worker_alive():
                 ensure_worker()
         if timeout is not None and time.monotonic() - t0 > timeout:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ladder.errors import Conflict
 from ladder.store.db import get_db
-from ladder.tuning import jobs, worker_ctl
+from ladder.tuning import jobs, leases, worker_ctl
 
 IDLE_EXIT_S = 5.0
 BEAT_S = 1.0
@@ -158,7 +158,7 @@ class _Beat(threading.Thread):
             try:
                 worker_ctl.heartbeat(self.worker_id)
                 if self.job_id:
-                    ours, cancel = jobs.renew_lease(self.job_id, self.worker_id)
+                    ours, cancel = leases.renew_lease(self.job_id, self.worker_id)
                     if cancel or not ours:
                         self.stop.set()
             except Exception:  # a busy db must not kill the heartbeat; the next beat retries
@@ -174,8 +174,8 @@ def main() -> int:
     idle_since = time.monotonic()
     try:
         while True:
-            jobs.reclaim_stale()
-            job = jobs.claim_next(worker_id)
+            leases.reclaim_stale()
+            job = leases.claim_next(worker_id)
             if job is None:
                 if time.monotonic() - idle_since > IDLE_EXIT_S and worker_ctl.release_if_idle(worker_id):
                     return 0

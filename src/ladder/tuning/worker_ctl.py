@@ -10,15 +10,15 @@ import time
 
 from ladder.settings import get_settings
 from ladder.store.db import Database, get_db
-from ladder.tuning import jobs
+from ladder.tuning import leases
 
 
 def _alive(row) -> bool:
     if row is None:
         return False
-    if jobs._pid_dead(row["pid"], row["host"]):
+    if leases.pid_dead(row["pid"], row["host"]):
         return False
-    return time.time() - row["heartbeat_at"] < jobs.lease_seconds()
+    return time.time() - row["heartbeat_at"] < leases.lease_seconds()
 
 
 def worker_alive(db: Database | None = None) -> bool:
@@ -60,7 +60,7 @@ def release_if_idle(worker_id: str, db: Database | None = None) -> bool:
 
 def ensure_worker() -> int | None:
     """Start a worker process if none is alive; returns the new process id (None if one was running)."""
-    jobs.reclaim_stale()
+    leases.reclaim_stale()
     db = get_db()
     log_dir = get_settings().home / "tuning"
     log_dir.mkdir(parents=True, exist_ok=True)
