@@ -63,7 +63,7 @@ def split_cmd(
     train, held = split(file, test=test, stratify=stratify, seed=seed, out_dir=out_dir, input_col=input_col,
                         output_col=output_col, system=system)
     n_train, n_test = (len(read_dataset(p)) for p in (train, held))
-    console.print(f"train: {train} ({n_train} examples)\ntest:  {held} ({n_test} examples)", highlight=False)
+    typer.echo(f"train: {train} ({n_train} examples)\ntest:  {held} ({n_test} examples)")
 
 
 @data_app.command("stats")
@@ -123,9 +123,8 @@ def label_cmd(
 
         result = label(inputs, teacher, out, system=system, input_col=input_col, on_progress=on_progress,
                        batch_size=batch_size, max_tokens=max_tokens)
-    console.print(f"{result.written} new examples written to {result.out} ({result.skipped} already there"
-                  + (f", {result.empty} empty answers left for a re-run" if result.empty else "") + ")",
-                  highlight=False)
+    typer.echo(f"{result.written} new examples written to {result.out} ({result.skipped} already there"
+               + (f", {result.empty} empty answers left for a re-run" if result.empty else "") + ")")
 
 
 @data_app.command("calibrate")
