@@ -119,6 +119,9 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     ci = scoring.headline_ci(headline, rows, labels) if rows else (0.0, 0.0)
     latencies, basis = [r["latency_ms"] for r in rows], "per item"
     if batched and latency_sample and items:
+        from ladder.models import service
+
+        service.open_backend(cfg.model, backend=cfg.backend, project_id=project_id)  # loading is not latency
         sample = pipeline.run_batch([i.messages for i in items[:latency_sample]], batch_size=1,
                                     use_cache=use_cache, source=run_id)
         latencies = [r.latency_ms for r in sample]

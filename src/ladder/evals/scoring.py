@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ladder.evals import metrics as M
 from ladder.errors import InvalidInput
+from ladder.evals import metrics as M
 
 ALL_METRICS = ("accuracy", "macro_f1", "exact_match", "format", "field_precision", "field_recall", "field_f1",
                "rouge_l", "embed_sim", "recall_at_k", "citation_validity", "judge")
