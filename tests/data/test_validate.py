@@ -99,3 +99,16 @@ def test_weight_zero_everywhere_is_flagged(tmp_path):
     rows = labelled(11) + [chat("q", "a", weight=0)]
     r = validate(write_jsonl(tmp_path / "t.jsonl", rows), count=False)
     assert (12, "no_trained_tokens") in codes(r)
+
+
+def test_time_estimate_uses_this_machines_measured_speed(tmp_path, tiny_model):
+    from ladder.data.tokens import save_measured_speed
+
+    f = write_jsonl(tmp_path / "t.jsonl", labelled(12))
+    before = validate(f, model=tiny_model)
+    for device in ("cpu", "cuda"):
+        save_measured_speed(tiny_model, 10.0, device)
+    after = validate(f, model=tiny_model)
+    assert after.tokens_per_second == 10.0 and "calibrate" in after.speed_source
+    assert after.estimated_seconds == pytest.approx(after.epochs * after.tokens_per_epoch / 10.0)
+    assert after.estimated_seconds > before.estimated_seconds
