@@ -139,9 +139,14 @@ def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(
     assert not list(d.glob(".tmp-*"))  # the half-written one is gone
     # and the job can be resumed from the surviving checkpoint once space is back
     monkeypatch.setattr(checkpoints, "_fsync_tree", real)
+    # as if the worker had died between the checkpoint's rename and its row: the row comes back
+    from ladder.store.db import get_db
+
+    get_db().execute("DELETE FROM ft_checkpoints WHERE job_id=?", (job.id,))
     service.resume_job(job.id)
     resumed = run_inline(job.id)
     assert resumed.status == "succeeded"
+    assert sorted(c.step for c in service.list_checkpoints(job.id)) == [2, 3, 4, 6]
     assert any(
         "Resumed from the checkpoint at step 2" in e.message for e in service.list_events(job.id, limit=99)
     )

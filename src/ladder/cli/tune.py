@@ -51,7 +51,7 @@ def follow(job_id: str) -> int:
         return 0
     if job.status == "succeeded":
         console.print(f"[green]succeeded[/]: {job.fine_tuned_model}  ({job.trained_tokens} trained tokens)")
-        console.print(f"try it: ladder chat --model {job.fine_tuned_model}")
+        console.print(f"try it: ladder chat {job.fine_tuned_model}")
         return 0
     console.print(f"[red]{job.status}[/]" + (f": {job.error['message']}" if job.error else ""))
     return 1

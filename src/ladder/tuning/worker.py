@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ladder.errors import Conflict
 from ladder.store.db import get_db
-from ladder.tuning import jobs, leases, worker_ctl
+from ladder.tuning import checkpoints, jobs, leases, worker_ctl
 
 IDLE_EXIT_S = 5.0
 BEAT_S = 1.0
@@ -68,6 +68,14 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
                     ck_name, job.model, path, job.project_id, {"job": job.id, "step": step}, db=db
                 )
             jobs.add_event(job.id, f"Checkpoint saved at step {step}.", db=db)
+
+    # A crash between a checkpoint's rename and its row leaves it on disk only: list it now.
+    known = {c.step for c in jobs.checkpoints(job.id, db)}
+    for path in checkpoints.complete(d):
+        m = checkpoints.metrics_of(path)
+        if m.get("step") and m["step"] not in known:
+            on_checkpoint(m["step"], m.get("epoch", 0.0), path,
+                          {k: v for k, v in m.items() if k not in ("step", "epoch")})
 
     cb = trainer.Callbacks(
         metrics=on_metrics,
