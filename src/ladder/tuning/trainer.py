@@ -91,7 +91,7 @@ def token_loss(model, items: list[Encoded], pad_id: int, device: str):
 
     ids, mask, labels = (t.to(device) for t in collate(items, pad_id))
     inner = model.get_base_model()
-    hidden = inner.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = inner.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     target = labels[:, 1:]
     sel = target != IGNORE
     logits = inner.lm_head(hidden[:, :-1][sel]).float()
