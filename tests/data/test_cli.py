@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from ladder.cli.main import app
@@ -67,6 +68,7 @@ def test_label_command_resumes(tmp_path, tiny_model):
     assert "1 already there" in r.output
 
 
+@pytest.mark.slow  # 10k real examples: near-duplicate and leakage search take about 10 s on 2 cores
 def test_banking77_csv_with_named_columns(tmp_path):
     train = needs_datasets("banking77", "train.csv")
     test = needs_datasets("banking77", "test.csv")
