@@ -21,6 +21,12 @@ def test_field_precision_recall():
     assert (p, r) == (pytest.approx(1 / 3), pytest.approx(1 / 3)) and f == pytest.approx(1 / 3)
 
 
+def test_contains_matches_whole_words_only():
+    assert M.contains("The answer is Paris.", "paris") == 1.0
+    assert M.contains("Parisian food", "Paris") == 0.0
+    assert M.contains("", "x") == 0.0
+
+
 def test_rouge_l():
     assert M.rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
     assert M.rouge_l("cat mat", "the cat sat on the mat") == pytest.approx(2 * (1 * 2 / 6) / (1 + 2 / 6))

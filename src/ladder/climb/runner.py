@@ -35,6 +35,7 @@ class ClimbOptions:
     latency_sample: int = 8
     regression: bool = True
     forgetting_threshold: float = 0.10
+    regression_items: int = 40
     volume: int = 100_000  # requests over which a set-up cost is spread when ranking rungs by cost
     retrieval_k: int = 3
     tune: bool = True
@@ -221,14 +222,14 @@ def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, p
     """The tuned model against its base on a general regression set; a big drop is catastrophic forgetting."""
     from ladder.climb.regression import regression_items
 
-    items = regression_items()
+    items = regression_items(opts.regression_items)
     if not items:
         return None
     ui.say(f"regression check: {len(items)} general questions, base vs tuned")
     out = {}
     for who, m in (("base", base_model), ("tuned", tuned_model)):
-        cfg = PipelineConfig(model=m, max_tokens=48)
-        run = run_eval(Pipeline(cfg, project_id=project_id), items, metrics=["rouge_l", "exact_match"],
+        cfg = PipelineConfig(model=m, max_tokens=12)
+        run = run_eval(Pipeline(cfg, project_id=project_id), items, metrics=["contains", "rouge_l"],
                        batch_size=opts.batch_size, latency_sample=0, name=f"regression:{who}", project_id=project_id)
         out[who] = run
     from ladder.evals.metrics import paired_bootstrap
@@ -239,13 +240,14 @@ def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, p
     drop = out["base"].value - out["tuned"].value
     flagged = drop > opts.forgetting_threshold and diff["significant"]
     return {"base": out["base"].value, "tuned": out["tuned"].value, "drop": drop, "diff": diff,
-            "threshold": opts.forgetting_threshold, "catastrophic": flagged, "n": len(items), "metric": "rouge_l"}
+            "threshold": opts.forgetting_threshold, "catastrophic": flagged, "n": len(items),
+            "metric": "answer contained"}
 
 
 def _item_scores(run: EvalRun) -> list[float]:
-    from ladder.evals.metrics import rouge_l
+    from ladder.evals.metrics import contains
 
-    return [rouge_l(r["output"], r["reference"]) for r in run.rows]
+    return [contains(r["output"], r["reference"]) for r in run.rows]
 
 
 def _save(result: ClimbResult, project_id: str) -> None:

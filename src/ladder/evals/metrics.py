@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -11,6 +12,12 @@ from ladder.pipelines.parsers import normalise
 
 def exact_match(pred: object, ref: str) -> float:
     return float(pred is not None and normalise(str(pred)) == normalise(ref))
+
+
+def contains(pred: str, ref: str) -> float:
+    """1 when the normalised reference appears as whole words in the normalised output."""
+    r = " ".join(_tokens(ref))
+    return float(bool(r) and f" {r} " in f" {' '.join(_tokens(pred or ''))} ")
 
 
 def accuracy(preds: Sequence[object], refs: Sequence[str]) -> float:
@@ -62,7 +69,7 @@ def field_prf(counts: Sequence[tuple[int, int, int]]) -> tuple[float, float, flo
 
 
 def _tokens(text: str) -> list[str]:
-    return normalise(text).split()
+    return re.sub(r"[^\w\s]", " ", normalise(text)).split()
 
 
 def rouge_l(pred: str, ref: str) -> float:

@@ -9,7 +9,8 @@ import numpy as np
 from ladder.errors import InvalidInput
 from ladder.evals import metrics as M
 
-ALL_METRICS = ("accuracy", "macro_f1", "exact_match", "format", "field_precision", "field_recall", "field_f1",
+ALL_METRICS = ("accuracy", "macro_f1", "exact_match", "contains", "format", "field_precision", "field_recall",
+               "field_f1",
                "rouge_l", "embed_sim", "recall_at_k", "citation_validity", "judge")
 
 
@@ -43,6 +44,8 @@ def per_item_scores(name: str, rows: list[dict]) -> list[float] | None:
     """Per-item score for metrics that have one (row: parsed, output, reference, valid, ...)."""
     if name in ("accuracy", "exact_match"):
         return [M.exact_match(r["parsed"] if r["parsed"] is not None else None, r["reference"]) for r in rows]
+    if name == "contains":
+        return [M.contains(r["output"], r["reference"]) for r in rows]
     if name == "format":
         return [float(r["valid"]) for r in rows]
     if name == "field_f1":
