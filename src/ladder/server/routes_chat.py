@@ -263,15 +263,13 @@ def _embed(body: EmbeddingRequest, project_id: str) -> dict:
     from ladder.knowledge.embedder import embed_and_meter, get_embedder
     from ladder.settings import get_settings
 
-    names = {get_settings().embedding_model}
-    emb = get_embedder()
-    names.add(emb.name)
+    from ladder.models.packaged import MINILM_NAME
+
+    names = {get_settings().embedding_model, MINILM_NAME}
     if body.model not in names:
-        raise NotFound(
-            f"unknown embedding model {body.model[:200]!r}; available: {', '.join(sorted(names))}",
-            code="model_not_found",
-            param="model",
-        )
+        raise NotFound(f"unknown embedding model {body.model[:200]!r}; available: {', '.join(sorted(names))}",
+                       code="model_not_found", param="model")
+    emb = get_embedder()
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     if not texts or len(texts) > MAX_EMBED_INPUTS:
         raise InvalidInput(f"input must hold 1 to {MAX_EMBED_INPUTS} strings", param="input")

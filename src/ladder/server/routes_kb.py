@@ -1,0 +1,95 @@
+"""Native /api/kbs: knowledge bases and their documents (upload, list, delete) and search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from ladder.server.deps import Principal, in_thread, principal
+
+router = APIRouter(tags=["knowledge"])
+
+
+class KBCreate(BaseModel):
+    name: str = Field(..., min_length=1, max_length=64)
+    chunk_size: int | None = Field(None, ge=16, le=8192)
+    chunk_overlap: int | None = Field(None, ge=0, le=4096)
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1, max_length=10_000)
+    k: int = Field(5, ge=1, le=100)
+    threshold: float | None = Field(None, ge=-1, le=1)
+
+
+def _svc():
+    from ladder.knowledge import service
+
+    return service
+
+
+@router.post("/api/kbs")
+async def create_kb(body: KBCreate, who: Principal = Depends(principal)) -> dict:
+    kb = await in_thread(
+        _svc().create_kb,
+        body.name,
+        chunk_size=body.chunk_size,
+        chunk_overlap=body.chunk_overlap,
+        project_id=who.project_id,
+    )
+    return kb.as_dict()
+
+
+@router.get("/api/kbs")
+async def list_kbs(who: Principal = Depends(principal)) -> dict:
+    kbs = await in_thread(_svc().list_kbs, project_id=who.project_id)
+    return {"object": "list", "data": [k.as_dict() for k in kbs]}
+
+
+@router.get("/api/kbs/{kb}")
+async def get_kb(kb: str, who: Principal = Depends(principal)) -> dict:
+    return (await in_thread(_svc().get_kb, kb, project_id=who.project_id)).as_dict()
+
+
+@router.delete("/api/kbs/{kb}")
+async def delete_kb(kb: str, who: Principal = Depends(principal)) -> dict:
+    await in_thread(_svc().delete_kb, kb, project_id=who.project_id)
+    return {"id": kb, "deleted": True}
+
+
+@router.post("/api/kbs/{kb}/documents")
+async def upload_document(
+    kb: str,
+    file: UploadFile = File(...),
+    policy: str = Form("replace", pattern="^(replace|skip|keep)$"),
+    who: Principal = Depends(principal),
+) -> dict:
+    """Parse, chunk, embed and index one document; searchable when this returns."""
+    from ladder.store.files import display_name
+
+    data = await file.read()
+    result = await in_thread(
+        _svc().add_document, kb, display_name(file.filename or ""), data, policy=policy, project_id=who.project_id
+    )
+    return result.as_dict()
+
+
+@router.get("/api/kbs/{kb}/documents")
+async def list_documents(kb: str, who: Principal = Depends(principal)) -> dict:
+    docs = await in_thread(_svc().list_docs, kb, project_id=who.project_id)
+    return {"object": "list", "data": [d.as_dict() for d in docs]}
+
+
+@router.delete("/api/kbs/{kb}/documents/{doc}")
+async def delete_document(kb: str, doc: str, who: Principal = Depends(principal)) -> dict:
+    n = await in_thread(_svc().remove_doc, kb, doc, project_id=who.project_id)
+    return {"id": doc, "deleted": True, "removed": n}
+
+
+@router.post("/api/kbs/{kb}/search")
+async def search(kb: str, body: SearchRequest, who: Principal = Depends(principal)) -> dict:
+    """The k best chunks of this KB (this project's only) for the query."""
+    hits = await in_thread(
+        _svc().search, [kb], body.query, k=body.k, threshold=body.threshold, project_id=who.project_id
+    )
+    return {"object": "list", "data": [h.as_dict() for h in hits]}
