@@ -69,6 +69,9 @@ def add_document(
     """
     if policy not in POLICIES:
         raise InvalidInput(f"policy {policy!r} must be one of {', '.join(POLICIES)}", param="policy")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidInput(f"{filename}: the document must be bytes, got {type(data).__name__}", param="file")
+    data = bytes(data)
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidInput("metadata must be a JSON object", param="metadata")
     emb = embedder or get_embedder()
