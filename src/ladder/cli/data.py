@@ -110,6 +110,8 @@ def label_cmd(
     system: str = System, input_col: str = InputCol,
     max_tokens: int = typer.Option(256, "--max-tokens", help="Longest answer in tokens."),
     batch_size: int = typer.Option(8, "--batch-size", help="Inputs sent to the teacher at once."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Teacher sampling temperature."),
+    keep_truncated: bool = typer.Option(False, "--keep-truncated", help="Also write answers cut at --max-tokens."),
 ) -> None:
     """Turn inputs into training examples with a teacher model (distillation), resumably."""
     from ladder.data.label import label
@@ -122,9 +124,12 @@ def label_cmd(
             state["done"] = done
 
         result = label(inputs, teacher, out, system=system, input_col=input_col, on_progress=on_progress,
-                       batch_size=batch_size, max_tokens=max_tokens)
+                       batch_size=batch_size, max_tokens=max_tokens, temperature=temperature,
+                       keep_truncated=keep_truncated)
     typer.echo(f"{result.written} new examples written to {result.out} ({result.skipped} already there"
-               + (f", {result.empty} empty answers left for a re-run" if result.empty else "") + ")")
+               + (f", {result.empty} empty answers left for a re-run" if result.empty else "")
+               + (f", {result.truncated} answers cut at --max-tokens {max_tokens} left out: re-run with more"
+                  if result.truncated else "") + ")")
 
 
 @data_app.command("calibrate")

@@ -25,6 +25,7 @@ class LabelResult:
     written: int  # labelled in this run
     empty: int  # the teacher answered nothing; not written, so a re-run retries them
     out: Path
+    truncated: int = 0  # cut off at max_tokens; not written unless keep_truncated (re-run with more tokens)
 
 
 def _key(messages: list[dict]) -> str:
@@ -131,12 +132,14 @@ def _done(out: Path) -> Counter:
 
 def label(inputs_path: str | Path, teacher: str, out: str | Path, *, system: str | None = None,
           input_col: str | None = None, on_progress: Callable[[int, int], None] | None = None,
-          batch_size: int = 8, max_tokens: int = 256, temperature: float = 0.0,
+          batch_size: int = 8, max_tokens: int = 256, temperature: float = 0.0, keep_truncated: bool = False,
           project_id: str = DEFAULT_PROJECT) -> LabelResult:
     """Answer every input with `teacher` and append `{"messages": [..., assistant]}` lines to `out`.
 
     Re-running continues where it stopped: inputs already answered in `out` are skipped (each line
     is flushed as soon as it is written). `on_progress(done, total)` is called after each input.
+    Answers cut off at `max_tokens` are left out (a student would learn to stop mid-sentence), so a
+    re-run with a larger `max_tokens` fills exactly those in; `keep_truncated=True` writes them.
     """
     from ladder.models import service
     from ladder.models.registry import get_model
@@ -165,7 +168,9 @@ def label(inputs_path: str | Path, teacher: str, out: str | Path, *, system: str
             answers = service.chat_batch(teacher, reqs, project_id=project_id, source="label")
             for (_, msgs), resp in zip(batch, answers, strict=True):
                 text = resp.text.strip()
-                if text:
+                if text and resp.finish_reason == "length" and not keep_truncated:
+                    result.truncated += 1
+                elif text:
                     f.write(json.dumps({"messages": [*msgs, {"role": "assistant", "content": text}]},
                                        ensure_ascii=False) + "\n")
                     f.flush()
