@@ -51,6 +51,14 @@ def test_run_is_scored_stored_and_cached(tiny_model, tmp_path):
     assert again.cached == 6 and [r["output"] for r in again.rows] == [r["output"] for r in run.rows]
 
 
+def test_llm_judge_scores_every_item(tiny_model, tmp_path):
+    bot = service.create_bot("t", {"model": tiny_model, "max_tokens": 2, "backend": "torch"})
+    items = read_test_set(_write(tmp_path / "t.jsonl", [{"input": "x", "expected": "y"},
+                                                         {"input": "z", "expected": "w"}]))
+    run = run_eval(bot, items, judge_model=tiny_model, latency_sample=0)
+    assert run.headline == "judge" and all(0.0 <= r["judge"] <= 1.0 for r in run.rows)
+
+
 def test_metric_names_are_checked(tiny_model, tmp_path):
     from ladder.errors import InvalidInput
 

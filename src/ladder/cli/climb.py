@@ -66,7 +66,7 @@ def climb_cmd(train: Path = typer.Option(..., help="Training set (chat JSONL, or
               force_tune: bool = typer.Option(False, help="Fine-tune even below the task's data minimum."),
               shots: int = typer.Option(4, help="k for the few-shot rungs."),
               epochs: int = typer.Option(None, help="Fine-tune epochs (default: the service's auto)."),
-              test_limit: int = typer.Option(None, help="Use only the first N test items."),
+              test_limit: int = typer.Option(None, help="Use N test items spread evenly over the file."),
               input_col: str = typer.Option(None), output_col: str = typer.Option(None),
               batch_size: int = typer.Option(16, help="Eval items per forward pass."),
               no_regression: bool = typer.Option(False, help="Skip the forgetting check of a tuned model.")) -> None:
@@ -74,11 +74,11 @@ def climb_cmd(train: Path = typer.Option(..., help="Training set (chat JSONL, or
     from ladder.climb.advisor import Answers, advise
     from ladder.climb.runner import ClimbOptions, climb, parse_target
     from ladder.climb.tasks import check_task, infer_task
-    from ladder.evals.testset import read_test_set
+    from ladder.evals.testset import read_test_set, spread
 
     cols = {"input_col": input_col, "output_col": output_col}
     train_items = read_test_set(train, **cols)
-    test_items = read_test_set(test, limit=test_limit, **cols)
+    test_items = spread(read_test_set(test, **cols), test_limit)
     kind = check_task(task) if task else infer_task(train_items)
     print_advice(advise(Answers(task=kind, knowledge_external=bool(kb), examples=len(train_items))))
     hp = {"n_epochs": epochs} if epochs else None

@@ -11,12 +11,18 @@ from ladder.cli.console import console
 KB_NAME = "brightwave-help"
 
 
-def _spread(items: list, n: int) -> list:
-    """n items spread evenly over the file (the sample is grouped by category, so the head would not do)."""
-    if n >= len(items):
-        return items
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
+def _pick_threads() -> None:
+    """One torch thread when the cores are already busy: oversubscribed OpenMP threads spin and stall."""
+    import os
+
+    if os.environ.get("LADDER_THREADS"):
+        return
+    cores = os.cpu_count() or 1
+    if os.getloadavg()[0] >= cores:
+        os.environ["LADDER_THREADS"] = "1"
+        from ladder.settings import reset_settings
+
+        reset_settings()
 
 
 def demo(test_size: int = typer.Option(40, help="Test messages used (spread over the categories)."),
@@ -29,14 +35,15 @@ def demo(test_size: int = typer.Option(40, help="Test messages used (spread over
     from ladder.cli.climb import ConsoleUI, print_advice, print_result
     from ladder.climb.advisor import Answers, advise
     from ladder.climb.runner import ClimbOptions, climb, parse_target
-    from ladder.evals.testset import read_test_set
+    from ladder.evals.testset import read_test_set, spread
     from ladder.knowledge import service as kb
     from ladder.settings import get_settings
 
     t0 = time.perf_counter()
+    _pick_threads()
     console.rule("ladder demo: Brightwave help desk")
     train = read_test_set(samples.helpdesk_train())
-    test = _spread(read_test_set(samples.helpdesk_test()), test_size)
+    test = spread(read_test_set(samples.helpdesk_test()), test_size)
     labels = samples.helpdesk_labels()
     console.print(f"{len(train)} labelled training messages, {len(test)} test messages, {len(labels)} categories; "
                   f"model {get_settings().default_model}; knowledge base: {len(samples.helpdesk_docs())} "

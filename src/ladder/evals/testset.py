@@ -93,6 +93,14 @@ def read_test_set(path: str | Path, *, input_col: str | None = None, output_col:
     return items[:limit] if limit else items
 
 
+def spread(items: list, n: int | None) -> list:
+    """n items spread evenly over the list (files are often grouped by label, so the head would not do)."""
+    if not n or n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
 def items_from_pairs(pairs: list[tuple[str, str]], system: str | None = None) -> list[TestItem]:
     """Test items from (input, expected) pairs, e.g. a shipped sample."""
     pre = [{"role": "system", "content": system}] if system else []
