@@ -139,3 +139,10 @@ def test_write_jsonl_round_trips(tmp_path):
     out = write_jsonl(exs, tmp_path / "sub" / "out.jsonl")
     assert [e.messages for e in read_dataset(out)] == [exs[0].messages]
     assert not list((tmp_path / "sub").glob(".*tmp*"))
+
+
+def test_tsv_is_read_with_tabs(tmp_path):
+    f = tmp_path / "d.tsv"
+    f.write_text("text\tlabel\nhello, world\tgreeting\n")
+    (ex,) = read_dataset(f, input_col="text", output_col="label")
+    assert ex.messages[0]["content"] == "hello, world" and label_of(ex) == "greeting"

@@ -243,7 +243,7 @@ def _csv_records(path: Path, problems: list[Problem]) -> list[tuple[int, object]
         line = raw[: e.start].count(b"\n") + 1
         problems.append(Problem(line, "", f"not valid UTF-8 ({e.reason})", "save the file as UTF-8"))
         return []
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     try:
         header = next(reader)
     except StopIteration:
