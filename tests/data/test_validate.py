@@ -112,3 +112,22 @@ def test_time_estimate_uses_this_machines_measured_speed(tmp_path, tiny_model):
     assert after.tokens_per_second == 10.0 and "calibrate" in after.speed_source
     assert after.estimated_seconds == pytest.approx(after.epochs * after.tokens_per_epoch / 10.0)
     assert after.estimated_seconds > before.estimated_seconds
+
+
+def test_time_estimate_learns_from_the_last_succeeded_job(tmp_path, tiny_model):
+    import json
+    import time
+
+    from ladder.store.db import DEFAULT_PROJECT, get_db
+
+    db = get_db()
+    with db.tx() as conn:
+        conn.execute("INSERT INTO ft_jobs(id, project_id, model, status, training_file, seed, created_at,"
+                     " finished_at) VALUES ('ftjob-x', ?, ?, 'succeeded', 'file-x', 0, ?, ?)",
+                     (DEFAULT_PROJECT, tiny_model, time.time(), time.time()))
+        for i, tps in enumerate([100.0, 300.0, 200.0]):
+            conn.execute("INSERT INTO ft_events(id, job_id, level, type, message, data, created_at)"
+                         " VALUES (?, 'ftjob-x', 'info', 'metrics', 'step', ?, ?)",
+                         (f"ftevent-{i}", json.dumps({"step": i + 1, "tokens_per_second": tps}), time.time()))
+    r = validate(write_jsonl(tmp_path / "t.jsonl", labelled(12)), model=tiny_model)
+    assert r.tokens_per_second == 200.0 and "earlier fine-tuning jobs" in r.speed_source
