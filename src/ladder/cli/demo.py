@@ -25,7 +25,7 @@ def _pick_threads() -> None:
         reset_settings()
 
 
-def demo(test_size: int = typer.Option(40, help="Test messages used (spread over the categories)."),
+def demo(test_size: int = typer.Option(30, help="Test messages used (spread over the categories)."),
          epochs: int = typer.Option(1, help="LoRA epochs for the fine-tune rung."),
          shots: int = typer.Option(4, help="k for the few-shot rungs."),
          target: str = typer.Option("accuracy=0.7", help="The target the recommendation aims at."),
@@ -56,7 +56,8 @@ def demo(test_size: int = typer.Option(40, help="Test messages used (spread over
     # show what retrieval does (and does not) buy on such a task.
     print_advice(advise(Answers(task="classification", examples=len(train), narrow=True, low_cost=True)))
     opts = ClimbOptions(task="classification", kbs=[KB_NAME], target=parse_target(target), all=True,
-                        shots=shots, hyperparameters={"n_epochs": epochs}, tune=not no_tune)
+                        shots=shots, hyperparameters={"n_epochs": epochs}, tune=not no_tune, retrieval_k=2,
+                        latency_sample=4, regression_items=20)
     console.rule("climb")
     result = climb(train, test, opts, ui=ConsoleUI())
     print_result(result)
