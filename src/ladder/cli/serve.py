@@ -35,7 +35,8 @@ def keys_list(project: str = typer.Option(None, help="only this project's keys")
     from ladder.server import keys
 
     pid = keys.project_by_name(project) if project else None
-    table = Table("id", "prefix", "project", "admin", "name", "state")
+    table = Table("prefix", "project", "admin", "name", "state")
+    table.add_column("id", no_wrap=True)
     for k in keys.list_keys(pid):
         table.add_row(
             k.id,

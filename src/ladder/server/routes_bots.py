@@ -26,13 +26,23 @@ def _svc():
     return service
 
 
+def _checked(fn, *args, **kwargs):
+    """Pipeline settings of the wrong shape are the caller's mistake (400), never a 500."""
+    from ladder.errors import InvalidInput
+
+    try:
+        return fn(*args, **kwargs)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise InvalidInput(f"invalid bot settings: {str(e)[:300]}", param="config") from e
+
+
 def _shown(p) -> dict:
     return {"id": p.id, "object": "bot", "name": p.name, "version": p.version, "config": p.config.as_dict()}
 
 
 @router.post("/api/bots")
 async def create_bot(body: BotCreate, who: Principal = Depends(principal)) -> dict:
-    return _shown(await in_thread(_svc().create_bot, body.name, body.config, project_id=who.project_id))
+    return _shown(await in_thread(_checked, _svc().create_bot, body.name, body.config, project_id=who.project_id))
 
 
 @router.get("/api/bots")
@@ -48,7 +58,7 @@ async def get_bot(name: str, version: int | None = Query(None, ge=1), who: Princ
 @router.post("/api/bots/{name}/versions")
 async def new_version(name: str, changes: dict, who: Principal = Depends(principal)) -> dict:
     """Apply changes to the latest version and store them as the next version."""
-    return _shown(await in_thread(_svc().edit_bot, name, changes, project_id=who.project_id))
+    return _shown(await in_thread(_checked, _svc().edit_bot, name, changes, project_id=who.project_id))
 
 
 @router.get("/api/bots/{name}/versions")

@@ -261,9 +261,8 @@ def _open_stream(model: str, req: ChatRequest, schema: dict | None, project_id: 
 
 def _embed(body: EmbeddingRequest, project_id: str) -> dict:
     from ladder.knowledge.embedder import embed_and_meter, get_embedder
-    from ladder.settings import get_settings
-
     from ladder.models.packaged import MINILM_NAME
+    from ladder.settings import get_settings
 
     names = {get_settings().embedding_model, MINILM_NAME}
     if body.model not in names:
