@@ -52,9 +52,7 @@ def add(
     name: str,
     files: list[Path] = typer.Argument(..., help="files: .txt .md .html .pdf .docx .csv .jsonl"),
     policy: str = typer.Option("replace", help="same name, new content: skip | replace | keep"),
-    text_column: str = typer.Option(
-        None, help=".csv/.jsonl column(s) holding the text, e.g. question,answer"
-    ),
+    text_column: str = typer.Option(None, help=".csv/.jsonl column(s) holding the text, e.g. question,answer"),
     meta: list[str] = typer.Option(None, help="metadata key=value for every document (repeatable)"),
 ) -> None:
     """Add documents (one transaction each): searchable as soon as each one is done."""
@@ -109,9 +107,7 @@ def docs(name: str, json_out: bool = typer.Option(False, "--json", help="print J
 
 
 @app.command("rm")
-def rm(
-    name: str, doc: str = typer.Argument(..., help="document id, name, or upload name (all its rows)")
-) -> None:
+def rm(name: str, doc: str = typer.Argument(..., help="document id, name, or upload name (all its rows)")) -> None:
     """Remove a document; it is gone from the very next search."""
     from ladder.cli.console import console
 
@@ -180,9 +176,7 @@ def search(
     if not hits:
         console.print("no results")
     for n, h in enumerate(hits, start=1):
-        where = "".join(
-            [f", page {h.page}" if h.page is not None else "", f", {h.heading}" if h.heading else ""]
-        )
+        where = "".join([f", page {h.page}" if h.page is not None else "", f", {h.heading}" if h.heading else ""])
         ranks = f"bm25 #{h.bm25_rank or '-'}  dense #{h.dense_rank or '-'}  cos {h.similarity:.3f}"
         console.print(f"[bold][{n}] {h.doc_name}{where}[/]  score {h.score:.4f}  ({ranks})", highlight=False)
         text = h.text if len(h.text) <= 500 else h.text[:500] + "…"
