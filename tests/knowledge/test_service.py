@@ -252,3 +252,13 @@ def test_delete_kb_and_evaluate(tmp_path: Path):
         service.search(["kb1"], "zebras")
     assert get_db().one("SELECT COUNT(*) FROM kb_fts")[0] == 0
     assert get_db().one("SELECT COUNT(*) FROM files")[0] == 0
+
+
+def test_embed_and_meter_records_one_row_per_call(fake_embedder):
+    from ladder.knowledge.embedder import embed_and_meter, get_embedder
+
+    assert get_embedder() is fake_embedder
+    vecs = embed_and_meter(["a b", "c"], project_id="proj-default", source="v1-embeddings")
+    assert vecs.shape == (2, fake_embedder.dim)
+    [row] = usage.summary(by="model")
+    assert (row["key"], row["embedded_chunks"], row["calls"]) == ("hash-64", 2, 1)
