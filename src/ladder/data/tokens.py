@@ -85,7 +85,8 @@ def default_max_length() -> int:
 
 
 def _speed_file():
-    return get_settings().cache_dir / "train_speed.json"
+    # Under the data dir, not the (possibly shared) cache dir: a measurement belongs to one install.
+    return get_settings().home / "train_speed.json"
 
 
 def save_measured_speed(model: str, tokens_per_second: float, device: str) -> None:
