@@ -136,3 +136,16 @@ def test_errors_never_echo_big_input(srv):
                    headers={"Authorization": f"Bearer {srv.admin_key}"})
     assert r.status_code == 422 and len(r.content) < 2000
     assert json.loads(r.content)["error"]["param"] == "messages"
+
+
+@pytest.mark.slow
+def test_default_model_through_the_sdk(srv):
+    c = srv.client()
+    msgs = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    out = c.chat.completions.create(model="smollm2-135m-instruct", messages=msgs, max_tokens=8)
+    assert "paris" in out.choices[0].message.content.lower()
+    chunks = list(c.chat.completions.create(model="smollm2-135m-instruct", messages=msgs, max_tokens=8,
+                                            stream=True, stream_options={"include_usage": True}))
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == \
+        out.choices[0].message.content
+    assert chunks[-1].usage.completion_tokens == out.usage.completion_tokens

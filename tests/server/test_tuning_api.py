@@ -22,6 +22,7 @@ def chat_jsonl(n: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+@pytest.mark.slow
 def test_fine_tuning_flow_through_the_sdk(srv, tiny_model):
     c, other = srv.client(), srv.client(srv.key_b)
     f = c.files.create(file=("train.jsonl", chat_jsonl(12)), purpose="fine-tune")
