@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Iterable
@@ -211,60 +209,6 @@ def examples_from_records(records: Iterable[tuple[int, object]], *, input_col: s
     return examples, problems
 
 
-def _decode(raw: bytes, line: int, problems: list[Problem]) -> str | None:
-    try:
-        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
-    except UnicodeDecodeError as e:
-        problems.append(Problem(line, "", f"not valid UTF-8 ({e.reason} at byte {e.start})",
-                                "save the file as UTF-8"))
-        return None
-
-
-def _jsonl_records(path: Path, problems: list[Problem]) -> list[tuple[int, object]]:
-    records = []
-    with open(path, "rb") as f:
-        for line, raw in enumerate(f, start=1):
-            text = _decode(raw, line, problems)
-            if text is None or not text.strip():
-                continue  # blank lines (a trailing newline, a separator) carry no example
-            try:
-                records.append((line, json.loads(text)))
-            except json.JSONDecodeError as e:
-                problems.append(Problem(line, "", f"invalid JSON: {e.msg} at column {e.colno}",
-                                        "each line must be one complete JSON object"))
-    return records
-
-
-def _csv_records(path: Path, problems: list[Problem]) -> list[tuple[int, object]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        problems.append(Problem(line, "", f"not valid UTF-8 ({e.reason})", "save the file as UTF-8"))
-        return []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    try:
-        header = next(reader)
-    except StopIteration:
-        return []
-    header = [h.strip() for h in header]
-    records = []
-    start = reader.line_num + 1
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                if len(row) != len(header):
-                    problems.append(Problem(start, "", f"{len(row)} cells but the header has {len(header)}",
-                                            "quote cells that contain commas or line breaks"))
-                else:
-                    records.append((start, dict(zip(header, row, strict=True))))
-            start = reader.line_num + 1
-    except csv.Error as e:
-        problems.append(Problem(start, "", f"unreadable CSV: {e}", "check the quoting on this row"))
-    return records
-
-
 def _is_csv(path: Path) -> bool:
     return path.suffix.lower() in (".csv", ".tsv")
 
@@ -272,12 +216,14 @@ def _is_csv(path: Path) -> bool:
 def parse_dataset(path: str | Path, *, input_col: str | None = None, output_col: str | None = None,
                   system: str | None = None) -> tuple[list[Example], list[Problem]]:
     """Read a dataset without raising on bad lines: the examples that parsed and every problem."""
+    from ladder.data.readers import csv_records, jsonl_records  # they build Problems: import here, not above
+
     p = Path(path)
     if not p.is_file():
         raise InvalidInput(f"{p}: no such file", code="file_not_found", param="file")
     problems: list[Problem] = []
     if _is_csv(p):
-        records = _csv_records(p, problems)
+        records = csv_records(p, problems)
         if records and not (input_col or output_col):
             cols = list(records[0][1])
             if "prompt" in cols and "completion" in cols:
@@ -287,7 +233,7 @@ def parse_dataset(path: str | Path, *, input_col: str | None = None, output_col:
                                         f"pass --input-col and --output-col; columns: {', '.join(cols)}"))
                 return [], problems
     else:
-        records = _jsonl_records(p, problems)
+        records = jsonl_records(p, problems)
     examples, more = examples_from_records(records, input_col=input_col, output_col=output_col, system=system)
     problems += more
     if not examples and not problems:
