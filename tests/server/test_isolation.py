@@ -80,3 +80,27 @@ def test_bot_chat_with_citations_field(srv, tiny_model):
     assert v2["version"] == 2
     ans = httpx.post(srv.url + "/api/bots/b1/chat", json={"messages": "hi"}, headers=h, timeout=60).json()
     assert ans["version"] == 2 and ans["usage"]["completion_tokens"] <= 5
+
+
+@pytest.mark.slow
+def test_eval_starts_at_once_and_is_polled(srv, tiny_model):
+    import time
+
+    h = _h(srv.admin_key)
+    cfg = {"model": tiny_model, "max_tokens": 3, "parser": {"kind": "label", "labels": ["yes", "no"]}}
+    assert httpx.post(srv.url + "/api/bots", json={"name": "judge", "config": cfg}, headers=h).status_code == 200
+    rows = b"".join(b'{"input": "is %d even?", "output": "%s"}\n' % (i, b"yes" if i % 2 == 0 else b"no")
+                    for i in range(4))
+    f = srv.client().files.create(file=("test.jsonl", rows), purpose="eval")
+    started = httpx.post(srv.url + "/api/evals", json={"bot": "judge", "test_file": f.id}, headers=h)
+    assert started.status_code == 200, started.text
+    task = started.json()
+    assert task["status"] == "running" and task["id"].startswith("eval-")
+    deadline = time.time() + 120
+    while task["status"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.5)
+        task = httpx.get(srv.url + f"/api/evals/{task['id']}", headers=h).json()
+    assert task["status"] == "succeeded", task
+    assert task["results"]["n"] == 4 and len(task["results"]["items"]) == 4
+    assert httpx.get(srv.url + f"/api/evals/{task['id']}", headers=_h(srv.key_b)).status_code == 404

@@ -7,6 +7,7 @@ import threading
 import time
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from ladder.errors import LadderError, NotFound
@@ -85,7 +86,7 @@ def _task(task_id: str, project_id: str) -> dict:
     with _lock:
         task = _tasks.get(task_id)
     if task is None or task["project_id"] != project_id:
-        raise NotFound(f"no eval {task_id[:100]!r}", param="eval_id")
+        raise NotFound(f"no task {task_id[:100]!r}", param="id")
     return task
 
 
@@ -114,3 +115,105 @@ async def get_eval(eval_id: str, who: Principal = Depends(principal)) -> dict:
     if task["run_id"]:
         out["results"] = await in_thread(get_run, task["run_id"], project_id=who.project_id)
     return out
+
+
+class ClimbStart(BaseModel):
+    train_file: str = Field(..., min_length=1, max_length=256, description="file id of the training examples")
+    test_file: str = Field(..., min_length=1, max_length=256, description="file id of the held-out test set")
+    model: str | None = Field(None, max_length=512)
+    task: str | None = Field(None, max_length=64)
+    target: str | None = Field(None, max_length=64, description="METRIC=VALUE, e.g. accuracy=0.8")
+    kbs: list[str] = Field(default_factory=list, max_length=16)
+    tune: bool = True
+
+
+def _local_copy(file_id: str, project_id: str, stem: str) -> str:
+    import tempfile
+    from pathlib import Path
+
+    from ladder.store import files
+
+    rec = files.get(file_id, project_id)
+    path = Path(tempfile.mkdtemp(prefix="ladder-run-")) / f"{stem}{Path(rec.filename).suffix or '.jsonl'}"
+    path.write_bytes(rec.read_bytes())
+    return str(path)
+
+
+def _run_climb(task_id: str, body: ClimbStart, project_id: str, train_path: str, test_path: str) -> None:
+    from ladder.climb.runner import ClimbOptions, climb, parse_target
+    from ladder.evals.testset import read_test_set
+
+    try:
+        opts = ClimbOptions(
+            task=body.task, kbs=list(body.kbs), target=parse_target(body.target), model=body.model, tune=body.tune
+        )
+        result = climb(read_test_set(train_path), read_test_set(test_path), opts, project_id=project_id)
+        update = {"status": "succeeded", "run_id": result.id}
+    except LadderError as e:
+        update = {"status": "failed", "error": {"message": e.message, "code": e.code}}
+    except Exception as e:  # reported on the task and logged; the server keeps serving
+        log.exception("climb task failed")
+        update = {"status": "failed", "error": {"message": f"internal error ({type(e).__name__})", "code": None}}
+    with _lock:
+        _tasks[task_id].update(update, finished_at=int(time.time()))
+
+
+def _start_climb(body: ClimbStart, project_id: str) -> dict:
+    train = _local_copy(body.train_file, project_id, "train")
+    test = _local_copy(body.test_file, project_id, "test")
+    task_id = new_id("climb")
+    task = {
+        "id": task_id,
+        "object": "climb.task",
+        "status": "running",
+        "run_id": None,
+        "error": None,
+        "created_at": int(time.time()),
+        "finished_at": None,
+        "project_id": project_id,
+    }
+    with _lock:
+        _tasks[task_id] = task
+    threading.Thread(target=_run_climb, args=(task_id, body, project_id, train, test), daemon=True).start()
+    return _public(task)
+
+
+def _climb_summary(run_id: str, project_id: str) -> dict:
+    import json
+
+    from ladder.store.db import get_db
+
+    row = get_db().one("SELECT * FROM climbs WHERE id=? AND project_id=?", (run_id, project_id))
+    if row is None:
+        raise NotFound(f"no climb {run_id!r}", param="climb_id")
+    return {"summary": json.loads(row["summary"]), "report_dir": row["report_dir"]}
+
+
+@router.post("/api/climbs", tags=["climbs"])
+async def start_climb(body: ClimbStart, who: Principal = Depends(principal)) -> dict:
+    """Climb the ladder on uploaded train/test files; poll GET /api/climbs/{id}."""
+    return await in_thread(_start_climb, body, who.project_id)
+
+
+@router.get("/api/climbs/{climb_id}", tags=["climbs"])
+async def get_climb(climb_id: str, who: Principal = Depends(principal)) -> dict:
+    task = _task(climb_id, who.project_id)
+    out = _public(task)
+    if task["run_id"]:
+        out["results"] = await in_thread(_climb_summary, task["run_id"], who.project_id)
+    return out
+
+
+@router.get("/api/climbs/{climb_id}/report", tags=["climbs"], response_class=HTMLResponse)
+async def climb_report(climb_id: str, who: Principal = Depends(principal)) -> HTMLResponse:
+    """The climb's HTML report (plots inline or beside it under the report directory)."""
+    from pathlib import Path
+
+    task = _task(climb_id, who.project_id)
+    if not task["run_id"]:
+        raise NotFound(f"climb {climb_id} has no report yet (status {task['status']})", param="climb_id")
+    info = await in_thread(_climb_summary, task["run_id"], who.project_id)
+    html = Path(info["report_dir"] or "") / "report.html"
+    if not html.is_file():
+        raise NotFound(f"climb {climb_id} has no HTML report", param="climb_id")
+    return HTMLResponse(await in_thread(html.read_text, encoding="utf-8"))
