@@ -89,7 +89,7 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
              project_id: str = DEFAULT_PROJECT) -> EvalRun:
     """Score `pipeline` on `items`. The first metric is the headline (with a 95% bootstrap interval).
 
-    Generation is batched (`batch_size` per forward pass on a local model); per-item latency is
+    Generation is batched (`batch_size` per forward pass) for models torch serves; per-item latency is
     then the batch's time shared out, so p50/p95 come from `latency_sample` extra requests sent one
     at a time through the serving path (`Pipeline.run`), as a chat user would see them.
     """
@@ -100,8 +100,11 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     scoring.check_metrics(names)
     run_id = new_id("eval")
     t0 = time.perf_counter()
-    local = get_model(cfg.model, project_id).backend != "remote"
-    gen_backend = backend or ("torch" if local and batch_size > 1 else cfg.backend)
+    # Batch on torch only where torch serves the model anyway (tuned adapters, HF dirs): for a GGUF
+    # model llama.cpp one at a time was faster than torch batches of 16 here (bench/eval.py), and it
+    # is the serving path.
+    served_by = cfg.backend or get_model(cfg.model, project_id).backend
+    gen_backend = backend or ("torch" if served_by == "torch" and batch_size > 1 else cfg.backend)
     results = pipeline.run_batch([i.messages for i in items], batch_size=batch_size, backend=gen_backend,
                                  use_cache=use_cache, source=run_id, on_progress=on_progress)
     batched = gen_backend == "torch" and batch_size > 1
