@@ -110,6 +110,8 @@ def run_ladder(base_dir: str, convs: list, batch: int, epochs: int, threads: int
         {
             "side": "ladder",
             "wall_s": wall,
+            "cpu_s": cpu,
+            "load": os.getloadavg()[0],
             "real_tokens": real,
             "steps": res.steps,
             "final_loss": seen["losses"][-1],
@@ -178,6 +180,8 @@ def run_baseline(base_dir: str, convs: list, batch: int, epochs: int, threads: i
         {
             "side": "baseline",
             "wall_s": wall,
+            "cpu_s": cpu,
+            "load": os.getloadavg()[0],
             "real_tokens": real,
             "steps": out.global_step,
             "final_loss": losses[-1] if losses else None,
