@@ -187,7 +187,7 @@
     const kbs = [...qs("#bot-kbs").querySelectorAll("input:checked")].map((i) => i.value);
     await api("/api/bots", {
       method: "POST",
-      json: { name, model: qs("#bot-model").value, system_prompt: qs("#bot-system").value, knowledge_bases: kbs },
+      json: { name, config: { model: qs("#bot-model").value, system_prompt: qs("#bot-system").value, kbs } },
     });
     flash("chatbot " + name + " created", true);
     await loadModels("bot:" + name);
