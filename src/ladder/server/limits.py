@@ -10,8 +10,6 @@ from contextlib import contextmanager
 
 from ladder.server.errors import ApiError
 
-UPLOAD_PATHS = ("/v1/files", "/api/kbs/")
-
 
 class BodyLimitMiddleware:
     """Answers 413 before reading more than the limit (Content-Length or counted while streaming)."""
@@ -20,8 +18,9 @@ class BodyLimitMiddleware:
         self.app, self.max_body, self.max_upload = app, max_body, max_upload
 
     def _limit(self, scope) -> int:
-        path = scope.get("path", "")
-        return self.max_upload if path.startswith(UPLOAD_PATHS) else self.max_body
+        path = scope.get("path", "").rstrip("/")
+        upload = path == "/v1/files" or (path.startswith("/api/kbs/") and path.endswith("/documents"))
+        return self.max_upload if upload else self.max_body
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
