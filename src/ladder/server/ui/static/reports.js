@@ -1,93 +1,158 @@
-// Eval runs and ladder climbs: lists, details, the report page (sandboxed) and its plots.
+// Evals and ladder climbs: start them, poll their tasks, show results and the climb's report (sandboxed).
 "use strict";
 (() => {
-  const { api, items, el, clear, qs, guard, fetchBlob, fmtTime, fmtNum, statusBadge } = Ladder;
-  const KINDS = {
-    climb: { list: "/api/climbs", one: (id) => "/api/climbs/" + encodeURIComponent(id) },
-    eval: { list: "/api/evals", one: (id) => "/api/evals/" + encodeURIComponent(id) },
-  };
-  let objectUrls = [];
+  const { api, items, el, clear, qs, guard, flash, fetchBlob, fmtTime, fmtNum, statusBadge, fillSelect } = Ladder;
+  const CLIMBS = "ladder.climbs"; // the server has no climb list yet: remember the ones started here
+  const DONE = new Set(["succeeded", "failed", "cancelled"]);
+  let showing = null;
+  let timer = null;
 
-  // Same-origin API paths only: a report's plot list must not send the key anywhere else.
-  const localPath = (p) => (typeof p === "string" && /^\/(?!\/)/.test(p) ? p : null);
+  const knownClimbs = () => { try { return JSON.parse(localStorage.getItem(CLIMBS) || "[]"); } catch (_) { return []; } };
+  function rememberClimb(task) {
+    const list = knownClimbs().filter((c) => c.id !== task.id);
+    list.unshift({ id: task.id, status: task.status, created_at: task.created_at });
+    localStorage.setItem(CLIMBS, JSON.stringify(list.slice(0, 50)));
+  }
 
-  // "accuracy 0.812 [0.750, 0.870]" from {headline: "accuracy", value, ci}, or whatever score there is.
+  // "accuracy 0.812 [0.750, 0.870]" from {headline: "accuracy", value, ci}.
   function headline(x) {
-    if (typeof x.headline === "string" && typeof x.value === "number") {
-      const ci = Array.isArray(x.ci) && x.ci.length === 2 && x.ci.every((v) => typeof v === "number")
-        ? " [" + fmtNum(x.ci[0], 3) + ", " + fmtNum(x.ci[1], 3) + "]" : "";
-      return x.headline + " " + fmtNum(x.value, 3) + ci;
-    }
-    const v = x.headline ?? x.score ?? (x.metrics && (x.metrics.headline ?? x.metrics.accuracy));
-    if (v && typeof v === "object") return v.value != null ? fmtNum(v.value, 3) : "";
-    return typeof v === "number" ? fmtNum(v, 3) : (v ?? "");
+    if (!x || typeof x.headline !== "string" || typeof x.value !== "number") return "";
+    const ci = Array.isArray(x.ci) && x.ci.length === 2 && x.ci.every((v) => typeof v === "number")
+      ? " [" + fmtNum(x.ci[0], 3) + ", " + fmtNum(x.ci[1], 3) + "]" : "";
+    return x.headline + " " + fmtNum(x.value, 3) + ci;
   }
 
-  function recommendation(x) {
-    const r = x.recommendation ?? x.recommended_rung ?? "";
-    return typeof r === "object" && r ? (r.rung ?? r.name ?? "") : r;
+  async function loadChoices() {
+    const [bots, files, models] = await Promise.all([api("/api/bots"), api("/v1/files"), api("/v1/models")]);
+    fillSelect(qs("#eval-bot"), items(bots).map((b) => ({ value: b.name })));
+    const fopts = items(files).map((f) => ({ value: f.id, label: f.filename + " (" + f.id + ")" }));
+    for (const s of ["#eval-file", "#climb-train", "#climb-test"]) fillSelect(qs(s), fopts);
+    fillSelect(qs("#climb-model"), [{ value: "", label: "(default)" },
+      ...items(models).map((m) => m.id).filter((id) => !id.startsWith("bot:")).map((id) => ({ value: id }))]);
   }
 
-  async function loadList(kind) {
-    const table = qs(kind === "climb" ? "#climb-table tbody" : "#eval-table tbody");
-    const tbody = clear(table);
-    let rows = [];
-    try {
-      rows = items(await api(KINDS[kind].list), kind === "climb" ? "climbs" : "evals");
-    } catch (e) {
-      tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted", text: "unavailable: " + e.message })));
-      return;
+  async function loadEvals() {
+    const body = await api("/api/evals");
+    const tbody = clear(qs("#eval-table tbody"));
+    const tasks = items(body, "tasks").length ? body.tasks : [];
+    const runIds = new Set(tasks.map((t) => t.run_id).filter(Boolean));
+    const runs = items(body).filter((r) => !runIds.has(r.id));
+    if (!tasks.length && !runs.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted", text: "none yet" })));
+    for (const t of tasks) {
+      tbody.append(el("tr", { class: "selectable", dataset: { id: t.id }, onclick: guard(() => show("eval", t.id)) },
+        el("td", { text: t.id }), el("td", { text: t.bot || "" }), el("td", {}, statusBadge(t.status)),
+        el("td", { text: t.error ? t.error.message : "" }), el("td", { text: fmtTime(t.created_at) })));
     }
-    if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted", text: "none yet" })));
-    for (const x of rows) {
-      const cells = kind === "climb"
-        ? [el("td", { text: x.name || x.id }), el("td", {}, statusBadge(x.status)), el("td", { text: recommendation(x) }),
-           el("td", { text: fmtTime(x.created_at) })]
-        : [el("td", { text: x.name || x.id }), el("td", { text: x.pipeline || x.bot || "" }), el("td", {}, statusBadge(x.status)),
-           el("td", { class: "num", text: headline(x) }), el("td", { text: fmtTime(x.created_at) })];
-      tbody.append(el("tr", { class: "selectable", dataset: { id: x.id }, onclick: guard(() => show(kind, x.id)) }, cells));
+    // runs stored by earlier server processes or the CLI: summary only (no detail endpoint for them)
+    for (const r of runs) {
+      tbody.append(el("tr", { dataset: { id: r.id } }, el("td", { text: r.id }), el("td", { text: r.pipeline || "" }),
+        el("td", {}, statusBadge("succeeded")), el("td", { text: headline(r) }), el("td", { text: fmtTime(r.created_at) })));
+    }
+  }
+
+  function loadClimbs() {
+    const tbody = clear(qs("#climb-table tbody"));
+    const list = knownClimbs();
+    if (!list.length) tbody.append(el("tr", {}, el("td", { colspan: 3, class: "muted", text: "none started from this browser" })));
+    for (const c of list) {
+      tbody.append(el("tr", { class: "selectable", dataset: { id: c.id }, onclick: guard(() => show("climb", c.id)) },
+        el("td", { text: c.id }), el("td", {}, statusBadge(c.status)), el("td", { text: fmtTime(c.created_at) })));
+    }
+  }
+
+  function kv(pairs) {
+    const dl = clear(qs("#report-kv"));
+    for (const [k, v] of pairs) {
+      if (v === undefined || v === null || v === "") continue;
+      dl.append(el("dt", { text: k }), el("dd", {}, v instanceof Node ? v : typeof v === "object" ? JSON.stringify(v) : String(v)));
+    }
+  }
+
+  // The scalar fields of a summary (metrics, latency, cost), whatever the part that wrote it put there.
+  function scalars(obj, prefix) {
+    const out = [];
+    for (const [k, v] of Object.entries(obj || {})) {
+      if (typeof v === "number") out.push([prefix + k, fmtNum(v, Number.isInteger(v) ? undefined : 4)]);
+      else if (typeof v === "string" && v.length < 300) out.push([prefix + k, v]);
+      else if (v && typeof v === "object" && !Array.isArray(v) && prefix === "") out.push(...scalars(v, k + "."));
+    }
+    return out;
+  }
+
+  function showItems(rows) {
+    const table = qs("#report-items");
+    const tbody = clear(table.querySelector("tbody"));
+    table.hidden = !rows || !rows.length;
+    for (const r of (rows || []).slice(0, 50)) {
+      tbody.append(el("tr", {}, el("td", { text: r.idx }), el("td", { text: r.output }),
+        el("td", { text: r.passed ? "yes" : "no" }), el("td", { class: "num", text: fmtNum(r.latency_ms, 0) })));
     }
   }
 
   async function show(kind, id) {
-    for (const u of objectUrls) URL.revokeObjectURL(u);
-    objectUrls = [];
-    const x = await api(KINDS[kind].one(id));
-    qs("#report-detail").hidden = false;
-    qs("#report-title").textContent = (kind === "climb" ? "Climb " : "Eval ") + (x.name || x.id);
-    const dl = clear(qs("#report-kv"));
-    const pairs = [["id", x.id], ["status", x.status], ["pipeline", x.pipeline], ["task", x.task],
-      ["headline", headline(x)], ["recommendation", recommendation(x)], ["reasoning", x.reasoning ?? x.explanation],
-      ["created", fmtTime(x.created_at)], ["finished", fmtTime(x.finished_at)],
-      ["error", x.error && (x.error.message || x.error)]];
-    for (const [k, v] of pairs) {
-      if (v === undefined || v === null || v === "") continue;
-      dl.append(el("dt", { text: k }), el("dd", { text: typeof v === "object" ? JSON.stringify(v) : v }));
-    }
-    const plots = clear(qs("#report-plots"));
-    for (const p of x.plots || []) {
-      const path = localPath(typeof p === "string" ? p : p && p.url);
-      if (!path) continue;
-      const blob = await fetchBlob(path).catch(() => null);
-      if (!blob || !/^image\/(png|svg\+xml|jpeg|gif|webp)$/.test(blob.type)) continue;
-      const u = URL.createObjectURL(blob);
-      objectUrls.push(u);
-      plots.append(el("img", { src: u, alt: typeof p === "string" ? p.split("/").pop() : (p.name || "plot") }));
-    }
+    clearTimeout(timer);
+    showing = { kind, id };
+    const path = (kind === "climb" ? "/api/climbs/" : "/api/evals/") + encodeURIComponent(id);
+    const task = await api(path);
+    if (kind === "climb") { rememberClimb(task); loadClimbs(); }
+    const detail = qs("#report-detail");
+    detail.hidden = false;
+    detail.dataset.status = task.status;
+    qs("#report-title").textContent = (kind === "climb" ? "Climb " : "Eval ") + task.id;
+    const res = task.results || {};
+    const summary = kind === "climb" ? res.summary : res;
+    kv([["status", statusBadge(task.status)], ["chatbot", task.bot], ["headline", headline(summary)],
+      ["error", task.error && task.error.message], ["created", fmtTime(task.created_at)], ["finished", fmtTime(task.finished_at)],
+      ...scalars(summary || {}, "").filter(([k]) => !["headline", "value", "report_dir", "id"].includes(k))]);
+    showItems(kind === "eval" ? res.items : null);
     const frame = qs("#report-frame");
-    frame.hidden = true;
-    const reportPath = localPath(x.report_url) || KINDS[kind].one(id) + "/report";
-    if (x.status && !["succeeded", "completed", "done", "finished"].includes(x.status)) return;
-    const blob = await fetchBlob(reportPath).catch(() => null);
-    if (blob) {
-      // sandbox="" (set in the template): no scripts, no same-origin access, no navigation of this page.
-      frame.srcdoc = await blob.text();
-      frame.hidden = false;
+    if (kind === "climb" && task.status === "succeeded") {
+      const blob = await fetchBlob(path + "/report").catch(() => null);
+      if (blob) {
+        // sandbox="" (in the template): no scripts, no same-origin access, no top navigation.
+        frame.srcdoc = await blob.text();
+        frame.hidden = false;
+      }
+    } else {
+      frame.hidden = true;
+    }
+    if (!DONE.has(task.status)) {
+      timer = setTimeout(guard(async () => {
+        if (showing && showing.id === id) await show(kind, id);
+      }), 1500);
+    } else if (kind === "eval") {
+      await loadEvals();
     }
   }
 
+  qs("#eval-form").addEventListener("submit", guard(async (e) => {
+    e.preventDefault();
+    const task = await api("/api/evals", { method: "POST", json: { bot: qs("#eval-bot").value, test_file: qs("#eval-file").value } });
+    flash("started eval " + task.id, true);
+    await loadEvals();
+    await show("eval", task.id);
+  }));
+
+  qs("#climb-form").addEventListener("submit", guard(async (e) => {
+    e.preventDefault();
+    const body = { train_file: qs("#climb-train").value, test_file: qs("#climb-test").value, tune: qs("#climb-tune").checked };
+    if (qs("#climb-model").value) body.model = qs("#climb-model").value;
+    if (qs("#climb-target").value.trim()) body.target = qs("#climb-target").value.trim();
+    const task = await api("/api/climbs", { method: "POST", json: body });
+    rememberClimb(task);
+    loadClimbs();
+    flash("started climb " + task.id, true);
+    await show("climb", task.id);
+  }));
+
+  qs("#climb-lookup").addEventListener("submit", guard(async (e) => {
+    e.preventDefault();
+    await show("climb", qs("#climb-id").value.trim());
+  }));
+
+  loadClimbs();
   guard(async () => {
-    await Promise.all([loadList("climb"), loadList("eval")]);
+    await Promise.all([loadChoices(), loadEvals()]);
     const params = new URLSearchParams(location.search);
     if (params.get("climb")) await show("climb", params.get("climb"));
     else if (params.get("eval")) await show("eval", params.get("eval"));
