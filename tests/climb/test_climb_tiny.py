@@ -23,6 +23,11 @@ def test_stop_rule_and_data_minimum(tiny_model):
     assert result.rungs[0].met_target and result.recommendation["rung"] == "prompt"
     row = get_db().one("SELECT * FROM climbs WHERE id=?", (result.id,))
     assert json.loads(row["summary"])["recommendation"]["rung"] == "prompt"
+    from ladder.climb.store import get_climb, list_climbs
+
+    stored = get_climb(result.id)
+    assert stored["rungs"][0]["name"] == "prompt" and stored["report_dir"] == result.report_dir
+    assert [c["id"] for c in list_climbs()] == [result.id]
     assert (result.report_dir and "report.html" in {p.name for p in __import__("pathlib").Path(
         result.report_dir).iterdir()})
 
