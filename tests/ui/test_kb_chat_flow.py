@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.ui.conftest import CITED_ANSWER
 
@@ -61,7 +62,8 @@ def test_upload_search_ask_a_chatbot_and_see_the_cited_answer(tab, ui_models):
     page.select_option("#bot-model", "cite-llama")
     page.check("#bot-kbs input[value='helpdesk']")
     page.click("#bot-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#model-select').value === 'bot:helpdesk-bot'")
+    # (no wait_for_function: its string predicate is eval, which the page's CSP rightly refuses)
+    expect(page.locator("#model-select")).to_have_value("bot:helpdesk-bot", timeout=20_000)
 
     page.fill("#chat-input", "How long do refunds take?")
     page.click("#send")

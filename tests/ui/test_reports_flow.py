@@ -33,6 +33,7 @@ def test_start_an_eval_and_see_its_results(tab, ui_models):
     kv = page.text_content("#report-kv")
     assert "headline" in kv
     page.wait_for_selector("#eval-table .status.succeeded")
+    assert "rouge_l" in page.locator("#eval-table tbody tr").first.text_content()
     assert tab.dialogs == []
     tab.shot("08-eval-results")
 

@@ -36,12 +36,13 @@
     const tbody = clear(qs("#eval-table tbody"));
     const tasks = items(body, "tasks").length ? body.tasks : [];
     const runIds = new Set(tasks.map((t) => t.run_id).filter(Boolean));
+    const byId = new Map(items(body).map((r) => [r.id, r]));
     const runs = items(body).filter((r) => !runIds.has(r.id));
     if (!tasks.length && !runs.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted", text: "none yet" })));
     for (const t of tasks) {
       tbody.append(el("tr", { class: "selectable", dataset: { id: t.id }, onclick: guard(() => show("eval", t.id)) },
         el("td", { text: t.id }), el("td", { text: t.bot || "" }), el("td", {}, statusBadge(t.status)),
-        el("td", { text: t.error ? t.error.message : "" }), el("td", { text: fmtTime(t.created_at) })));
+        el("td", { text: t.error ? t.error.message : headline(byId.get(t.run_id)) }), el("td", { text: fmtTime(t.created_at) })));
     }
     // runs stored by earlier server processes or the CLI: summary only (no detail endpoint for them)
     for (const r of runs) {
