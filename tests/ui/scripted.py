@@ -23,9 +23,16 @@ def build_scripted_model(tokenizer_dir: Path, out: Path, text: str) -> Path:
     if len(ids) + 2 > hidden:
         raise ValueError("script too long for the hidden size")
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=hidden, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)

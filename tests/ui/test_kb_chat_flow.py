@@ -38,8 +38,9 @@ def test_upload_search_ask_a_chatbot_and_see_the_cited_answer(tab, ui_models):
     page.click("#kb-create button[type=submit]")
     page.wait_for_selector("#kb-title:text-is('helpdesk')")
 
-    page.set_input_files("#doc-files", files=[{"name": "refunds.md", "mimeType": "text/markdown",
-                                               "buffer": DOC.encode()}])
+    page.set_input_files(
+        "#doc-files", files=[{"name": "refunds.md", "mimeType": "text/markdown", "buffer": DOC.encode()}]
+    )
     page.click("#doc-upload button[type=submit]")
     page.wait_for_selector("#upload-progress .label:has-text('refunds.md')")
     page.wait_for_selector("#doc-table td:text-is('refunds.md')", timeout=120_000)  # the embedder loads once

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-TEST_SET = [("How long do refunds take?", "five days"), ("Can I get my money back?", "yes"),
-            ("Where is my refund?", "on its way")]
+TEST_SET = [
+    ("How long do refunds take?", "five days"),
+    ("Can I get my money back?", "yes"),
+    ("Where is my refund?", "on its way"),
+]
 
 
 @pytest.mark.slow
@@ -15,10 +18,14 @@ def test_start_an_eval_and_see_its_results(tab, ui_models):
     with tab.server.client() as c:
         r = c.post("/api/bots", json={"name": "eval-bot", "config": {"model": "cite-llama"}})
         assert r.status_code == 200, r.text
-        rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-                for q, a in TEST_SET]
-        up = c.post("/v1/files", data={"purpose": "fine-tune"},
-                    files={"file": ("eval-set.jsonl", "".join(json.dumps(x) + "\n" for x in rows).encode())})
+        rows = [
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in TEST_SET
+        ]
+        up = c.post(
+            "/v1/files",
+            data={"purpose": "fine-tune"},
+            files={"file": ("eval-set.jsonl", "".join(json.dumps(x) + "\n" for x in rows).encode())},
+        )
         assert up.status_code == 200, up.text
     page = tab.page
     tab.login()

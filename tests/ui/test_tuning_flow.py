@@ -7,18 +7,30 @@ import json
 import pytest
 
 EXAMPLES = [
-    ("Where is my parcel?", "shipping"), ("My card was charged twice.", "billing"),
-    ("How do I reset my password?", "account"), ("The app crashes on start.", "bug"),
-    ("Can I change my delivery address?", "shipping"), ("I want a refund.", "billing"),
-    ("How do I delete my account?", "account"), ("The export button does nothing.", "bug"),
-    ("When will my order arrive?", "shipping"), ("Why was I billed after cancelling?", "billing"),
+    ("Where is my parcel?", "shipping"),
+    ("My card was charged twice.", "billing"),
+    ("How do I reset my password?", "account"),
+    ("The app crashes on start.", "bug"),
+    ("Can I change my delivery address?", "shipping"),
+    ("I want a refund.", "billing"),
+    ("How do I delete my account?", "account"),
+    ("The export button does nothing.", "bug"),
+    ("When will my order arrive?", "shipping"),
+    ("Why was I billed after cancelling?", "billing"),
 ]
 
 
 def _jsonl() -> bytes:
-    rows = [{"messages": [{"role": "system", "content": "Label the message."},
-                          {"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-            for q, a in EXAMPLES]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "Label the message."},
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": a},
+            ]
+        }
+        for q, a in EXAMPLES
+    ]
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
@@ -29,12 +41,15 @@ def test_upload_a_training_file_start_a_job_and_see_it_finish(tab, ui_models):
     tab.goto("/tuning")
     page.wait_for_selector("#job-model option[value='tiny-llama']", state="attached")
     # a file name full of markup is shown as given, never parsed
-    page.set_input_files("#train-file", files=[{"name": "<img src=x onerror=alert(1)>.jsonl",
-                                                "mimeType": "application/jsonl", "buffer": _jsonl()}])
+    page.set_input_files(
+        "#train-file",
+        files=[{"name": "<img src=x onerror=alert(1)>.jsonl", "mimeType": "application/jsonl", "buffer": _jsonl()}],
+    )
     page.click("#file-upload button[type=submit]")
     page.wait_for_selector("#file-table td:has-text('onerror=alert(1)')")
-    page.set_input_files("#train-file", files=[{"name": "support.jsonl", "mimeType": "application/jsonl",
-                                                "buffer": _jsonl()}])
+    page.set_input_files(
+        "#train-file", files=[{"name": "support.jsonl", "mimeType": "application/jsonl", "buffer": _jsonl()}]
+    )
     page.click("#file-upload button[type=submit]")
     page.wait_for_selector("#file-progress .label:has-text('support.jsonl')")
     page.wait_for_selector("#file-table td div:text-is('support.jsonl')")
