@@ -95,3 +95,13 @@ def test_upload_search_ask_a_chatbot_and_see_the_cited_answer(tab, ui_models):
     page.wait_for_selector("#usage-table td:text-is('embed')")
     assert tab.dialogs == []
     tab.shot("07-usage")
+
+    # deleting the knowledge base asks first, then it is gone
+    tab.goto("/knowledge?kb=helpdesk")
+    page.wait_for_selector("#kb-title:text-is('helpdesk')")
+    tab.accept_confirms = True
+    page.click("#kb-delete")
+    page.wait_for_selector("#kb-list li:text-is('no knowledge bases yet')")
+    assert tab.dialogs == ["confirm: Delete knowledge base helpdesk and all its documents?"]
+    with tab.server.client() as c:
+        assert c.get("/api/kbs/helpdesk").status_code == 404
