@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ladder.models import service
-from ladder.models.types import ChatRequest, Message
+from ladder.models.types import ChatRequest, GenerationParams, Message
 
 pytestmark = pytest.mark.slow
 NAME = "smollm2-135m-instruct"
@@ -35,7 +35,7 @@ def test_both_backends_answer_and_agree_where_the_model_is_decided(ladder_home):
         msgs = [Message("user", prompt)]
         ids = llama._prompt(msgs)[0]
         assert ids == tb.encode(msgs)  # same chat template, same tokens
-        out = service.chat(NAME, ChatRequest(msgs), backend=None)
+        out = service.chat(NAME, ChatRequest(msgs, GenerationParams(max_tokens=12)))
         assert out.text.strip() and out.usage.prompt_tokens == len(ids)
         llama_tokens = llama.llm.tokenize(out.text.encode(), add_bos=False, special=False)[:8]
         ctx = list(ids)
