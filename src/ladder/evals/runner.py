@@ -125,8 +125,9 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
         from ladder.models import service
 
         service.open_backend(cfg.model, backend=cfg.backend, project_id=project_id)  # loading is not latency
+        # Never from the cache: a cached answer carries the latency of the batch that made it.
         sample = pipeline.run_batch([i.messages for i in items[:latency_sample]], batch_size=1,
-                                    use_cache=use_cache, source=run_id)
+                                    use_cache=False, source=run_id)
         latencies = [r.latency_ms for r in sample]
         basis = f"{len(sample)} requests one at a time ({cfg.backend or 'default'} backend)"
     n = max(1, len(rows))
