@@ -106,12 +106,12 @@ def test_smollm2_short_lora_run_chats_and_exports(make_chat, tmp_path):
     from ladder.models.types import ChatRequest
     from ladder.settings import get_settings
 
-    data = make_chat(tmp_path / "train.jsonl", 12)
-    hp = {"n_epochs": 1, "batch_size": 4, "micro_batch_size": 4, "lora_r": 8, "max_seq_length": 128}
+    data = make_chat(tmp_path / "train.jsonl", 10)
+    hp = {"n_epochs": 1, "batch_size": 5, "micro_batch_size": 5, "lora_r": 8, "max_seq_length": 128}
     name = tuned(get_settings().default_model, data, hp)
     reply = models.chat(name, ChatRequest.of([{"role": "user", "content": "message number 3 about billing"}],
-                                             max_tokens=8))
+                                             max_tokens=4))
     assert reply.text.strip()
     # F16: Q8_0 re-quantisation noise can flip near-ties between the top two tokens after a few steps.
     path = export.export_gguf(name, quant="f16")
-    check_agreement(name, path, steps=8, prompts=PROMPTS[:2])
+    check_agreement(name, path, steps=6, prompts=PROMPTS[:2])
