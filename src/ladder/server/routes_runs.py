@@ -35,15 +35,22 @@ def _run(task_id: str, body: EvalStart, project_id: str, path: str) -> None:
     from ladder.evals.testset import read_test_set
     from ladder.pipelines import service
 
-    try:
+    def work() -> str:
         pipe = service.get_bot(body.bot, project_id=project_id)
         items = read_test_set(path, input_col=body.input_col, output_col=body.output_col, limit=body.limit)
-        run = run_eval(pipe, items, metrics=body.metrics, test_set=body.test_file, project_id=project_id)
-        update = {"status": "succeeded", "run_id": run.id}
+        return run_eval(pipe, items, metrics=body.metrics, test_set=body.test_file, project_id=project_id).id
+
+    _finish(task_id, "eval", work)
+
+
+def _finish(task_id: str, kind: str, work) -> None:
+    """Run a task's work and record its outcome on the task; never raises into the server."""
+    try:
+        update = {"status": "succeeded", "run_id": work()}
     except LadderError as e:
         update = {"status": "failed", "error": {"message": e.message, "code": e.code}}
     except Exception as e:  # reported on the task and logged; the server keeps serving
-        log.exception("eval task failed")
+        log.exception("%s task failed", kind)
         update = {"status": "failed", "error": {"message": f"internal error ({type(e).__name__})", "code": None}}
     with _lock:
         _tasks[task_id].update(update, finished_at=int(time.time()))
@@ -143,19 +150,13 @@ def _run_climb(task_id: str, body: ClimbStart, project_id: str, train_path: str,
     from ladder.climb.runner import ClimbOptions, climb, parse_target
     from ladder.evals.testset import read_test_set
 
-    try:
+    def work() -> str:
         opts = ClimbOptions(
             task=body.task, kbs=list(body.kbs), target=parse_target(body.target), model=body.model, tune=body.tune
         )
-        result = climb(read_test_set(train_path), read_test_set(test_path), opts, project_id=project_id)
-        update = {"status": "succeeded", "run_id": result.id}
-    except LadderError as e:
-        update = {"status": "failed", "error": {"message": e.message, "code": e.code}}
-    except Exception as e:  # reported on the task and logged; the server keeps serving
-        log.exception("climb task failed")
-        update = {"status": "failed", "error": {"message": f"internal error ({type(e).__name__})", "code": None}}
-    with _lock:
-        _tasks[task_id].update(update, finished_at=int(time.time()))
+        return climb(read_test_set(train_path), read_test_set(test_path), opts, project_id=project_id).id
+
+    _finish(task_id, "climb", work)
 
 
 def _start_climb(body: ClimbStart, project_id: str) -> dict:
