@@ -24,7 +24,6 @@ def _reset() -> None:
     if service._cache is not None:
         # Keep loaded weights across tests only for models that do not depend on LADDER_HOME.
         service._cache.drop(lambda key: "tiny" in str(key[0]) or str(key[0]).startswith("ft:"))
-        service._cache = None if os.environ.get("LADDER_TEST_DROP_CACHE") else service._cache
 
 
 @pytest.fixture(scope="session")
