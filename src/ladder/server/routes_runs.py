@@ -43,6 +43,17 @@ def _run(task_id: str, body: EvalStart, project_id: str, path: str) -> None:
     _finish(task_id, "eval", work)
 
 
+def _launch(kind: str, project_id: str, target, args: tuple, **extra) -> dict:
+    """Record a running task (`eval-…` or `climb-…`) and start its work in a background thread."""
+    task_id = new_id(kind)
+    task = {"id": task_id, "object": f"{kind}.task", "status": "running", **extra, "run_id": None,
+            "error": None, "created_at": int(time.time()), "finished_at": None, "project_id": project_id}
+    with _lock:
+        _tasks[task_id] = task
+    threading.Thread(target=target, args=(task_id, *args), daemon=True).start()
+    return _public(task)
+
+
 def _finish(task_id: str, kind: str, work) -> None:
     """Run a task's work and record its outcome on the task; never raises into the server."""
     try:
@@ -67,22 +78,7 @@ def _start(body: EvalStart, project_id: str) -> dict:
     rec = files.get(body.test_file, project_id)
     tmp = Path(tempfile.mkdtemp(prefix="ladder-eval-")) / f"test{Path(rec.filename).suffix or '.jsonl'}"
     tmp.write_bytes(rec.read_bytes())
-    task_id = new_id("eval")
-    task = {
-        "id": task_id,
-        "object": "eval.task",
-        "status": "running",
-        "bot": body.bot,
-        "run_id": None,
-        "error": None,
-        "created_at": int(time.time()),
-        "finished_at": None,
-        "project_id": project_id,
-    }
-    with _lock:
-        _tasks[task_id] = task
-    threading.Thread(target=_run, args=(task_id, body, project_id, str(tmp)), daemon=True).start()
-    return _public(task)
+    return _launch("eval", project_id, _run, (body, project_id, str(tmp)), bot=body.bot)
 
 
 def _public(task: dict) -> dict:
@@ -162,21 +158,7 @@ def _run_climb(task_id: str, body: ClimbStart, project_id: str, train_path: str,
 def _start_climb(body: ClimbStart, project_id: str) -> dict:
     train = _local_copy(body.train_file, project_id, "train")
     test = _local_copy(body.test_file, project_id, "test")
-    task_id = new_id("climb")
-    task = {
-        "id": task_id,
-        "object": "climb.task",
-        "status": "running",
-        "run_id": None,
-        "error": None,
-        "created_at": int(time.time()),
-        "finished_at": None,
-        "project_id": project_id,
-    }
-    with _lock:
-        _tasks[task_id] = task
-    threading.Thread(target=_run_climb, args=(task_id, body, project_id, train, test), daemon=True).start()
-    return _public(task)
+    return _launch("climb", project_id, _run_climb, (body, project_id, train, test))
 
 
 def _climb_summary(run_id: str, project_id: str) -> dict:
