@@ -68,17 +68,11 @@ def _finish(task_id: str, kind: str, work) -> None:
 
 
 def _start(body: EvalStart, project_id: str) -> dict:
-    import tempfile
-    from pathlib import Path
-
     from ladder.pipelines import service
-    from ladder.store import files
 
     service.get_bot(body.bot, project_id=project_id)  # 404 now, not later
-    rec = files.get(body.test_file, project_id)
-    tmp = Path(tempfile.mkdtemp(prefix="ladder-eval-")) / f"test{Path(rec.filename).suffix or '.jsonl'}"
-    tmp.write_bytes(rec.read_bytes())
-    return _launch("eval", project_id, _run, (body, project_id, str(tmp)), bot=body.bot)
+    test = _local_copy(body.test_file, project_id, "test")
+    return _launch("eval", project_id, _run, (body, project_id, test), bot=body.bot)
 
 
 def _public(task: dict) -> dict:
