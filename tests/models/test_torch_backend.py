@@ -122,3 +122,43 @@ def test_model_is_loaded_once_per_process(tiny_model):
     a = service.open_backend(tiny_model, backend="torch")
     b = service.open_backend(tiny_model)
     assert a is b
+
+
+def test_shared_prompt_start_is_run_once_and_changes_no_output(tiny_model):
+    from ladder.models import torch_backend
+
+    system = "You classify support messages. Categories: billing, outage, account, shipping. " * 3
+    asks = ["My invoice is wrong", "The network is down again since this morning", "x", "Where is my parcel?"]
+    reqs = [ChatRequest.of([{"role": "system", "content": system}, {"role": "user", "content": a}], max_tokens=6)
+            for a in asks]
+    singles = [service.chat(tiny_model, r) for r in reqs]
+    backend = service.open_backend(tiny_model, backend="torch")
+    widths = []
+    real_forward = backend.model.forward
+
+    def spy(*args, **kwargs):
+        widths.append(tuple(kwargs["input_ids"].shape))
+        return real_forward(*args, **kwargs)
+
+    backend.model.forward = spy
+    try:
+        batch = service.chat_batch(tiny_model, reqs)
+    finally:
+        backend.model.forward = real_forward
+    assert [r.text for r in batch] == [r.text for r in singles]
+    prompts = [backend.encode(r.messages) for r in reqs]
+    shared = torch_backend.shared_prefix_len(prompts)
+    assert shared >= 40  # the system prompt and the template's tokens around it
+    # First pass: the common start once; second: only the tails, left-padded to the longest tail.
+    assert widths[0] == (1, shared)
+    assert widths[1] == (len(reqs), max(len(p) for p in prompts) - shared)
+
+
+def test_shared_prefix_len_leaves_every_prompt_a_token_and_skips_short_overlaps():
+    from ladder.models.torch_backend import MIN_SHARED_PREFIX, shared_prefix_len
+
+    base = list(range(100, 100 + MIN_SHARED_PREFIX + 4))
+    assert shared_prefix_len([base, base + [1, 2]]) == len(base) - 1  # identical start: keep one token
+    assert shared_prefix_len([base + [1], base + [2]]) == len(base)
+    assert shared_prefix_len([[1] + base, [2] + base]) == 0
+    assert shared_prefix_len([base[: MIN_SHARED_PREFIX - 1] + [7], base[: MIN_SHARED_PREFIX - 1] + [8]]) == 0

@@ -14,6 +14,9 @@ from ladder.models.types import ChatRequest, ChatResponse, Delta, GenerationPara
 from ladder.settings import get_settings
 from ladder.store.db import DEFAULT_PROJECT
 
+# Below this many common leading tokens a batch is run without sharing its prefix (no gain).
+MIN_SHARED_PREFIX = 16
+
 
 def pick_device() -> torch.device:
     want = get_settings().device
@@ -148,25 +151,34 @@ class TorchBackend:
         p0 = params[0]
         max_new = [p.max_tokens for p in params]
         n = len(prompts)
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for b, p in enumerate(prompts):
-            input_ids[b, width - len(p):] = torch.tensor(p)
-            mask[b, width - len(p):] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         gen = None
         if p0.temperature > 0:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(p0.seed if p0.seed is not None else torch.seed())
         cache = DynamicCache()
+        shared = shared_prefix_len(prompts) if n > 1 else 0
+        if shared:
+            # The rows' common start (system prompt, instruction, fixed shots) is run once and its
+            # keys/values copied to every row; only the different tails are run as a batch.
+            prefix = torch.tensor([prompts[0][:shared]], device=self.device)
+            self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(n)
+        tails = [p[shared:] for p in prompts]
+        width = max(len(t) for t in tails)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for b, t in enumerate(tails):  # left-padded tails: [shared prefix][padding][tail]
+            input_ids[b, width - len(t):] = torch.tensor(t)
+            mask[b, shared + width - len(t):] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         finished = [False] * n
         finish = ["length"] * n
         step_input, step_pos = input_ids, positions
         for step in range(max(max_new)):
             logits = self.model(input_ids=step_input, attention_mask=mask, position_ids=step_pos,
-                                past_key_values=cache, use_cache=True).logits[:, -1, :].float()
+                                past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
             nxt = self._pick(logits, p0, gen)
             tokens: list[int | None] = []
             for b in range(n):
@@ -203,6 +215,18 @@ class TorchBackend:
             sorted_p = sorted_p * keep
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
         return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def shared_prefix_len(prompts: list[list[int]]) -> int:
+    """Tokens at the start common to all prompts, worth computing once; 0 when too few to pay.
+
+    Every prompt keeps at least one token of its own, which produces its first logits.
+    """
+    first, shortest = prompts[0], min(len(p) for p in prompts)
+    n = 0
+    while n < shortest - 1 and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n if n >= MIN_SHARED_PREFIX else 0
 
 
 def _has_tokenizer(path: str) -> bool:
