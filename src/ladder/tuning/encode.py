@@ -82,17 +82,53 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) ->
     return batches
 
 
-def collate(items: list[Encoded], pad_id: int):
-    """Right-padded tensors (input_ids, attention_mask, labels) for one micro-batch."""
+def next_token_rows(items: list[Encoded]) -> list[tuple[list[int], list[int]]]:
+    """Per example, (inputs, next-token targets) cut after its last scored position.
+
+    targets[j] is the label of token j + 1, the token that position j predicts. Tokens after
+    the last trained one cannot change the loss (attention is causal), so they are not run;
+    an example with nothing to score (its only label at index 0, or none) is left out.
+    """
+    rows = []
+    for e in items:
+        scored = [j for j, t in enumerate(e.labels[1:]) if t != IGNORE]
+        if scored:
+            end = scored[-1] + 1
+            rows.append((e.input_ids[:end], e.labels[1 : end + 1]))
+    return rows
+
+
+def common_prefix(rows: list[tuple[list[int], list[int]]]) -> int:
+    """How many leading input tokens all rows share, stopping at the first scored position (0 for one row).
+
+    Those positions can be computed once for the whole micro-batch: none of them needs logits,
+    and each row keeps at least one position (its last, which is scored) after them.
+    """
+    if len(rows) < 2:
+        return 0
+    n = 0
+    for column in zip(*(x for x, _ in rows), strict=False):  # up to the shortest row
+        if any(t != column[0] for t in column):
+            break
+        n += 1
+    first_scored = min(next(j for j, t in enumerate(targets) if t != IGNORE) for _, targets in rows)
+    return min(n, first_scored)
+
+
+def collate(rows: list[tuple[list[int], list[int]]], pad_id: int, skip: int = 0):
+    """Right-padded tensors (input_ids, attention_mask, targets) of the rows from position `skip` on.
+
+    The attention mask also covers the `skip` leading positions (computed separately, see
+    trainer.token_loss), so it is `skip` columns wider than the other two.
+    """
     import torch
 
-    width = max(len(e.input_ids) for e in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
-    for row, e in enumerate(items):
-        n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        mask[row, :n] = 1
-        labels[row, :n] = torch.tensor(e.labels)
-    return ids, mask, labels
+    width = max(len(x) for x, _ in rows) - skip
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), skip + width), dtype=torch.long)
+    targets = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for row, (x, t) in enumerate(rows):
+        ids[row, : len(x) - skip] = torch.tensor(x[skip:])
+        targets[row, : len(x) - skip] = torch.tensor(t[skip:])
+        mask[row, : len(x)] = 1
+    return ids, mask, targets

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ladder.tuning import checkpoints
-from ladder.tuning.encode import IGNORE, Encoded, collate, epoch_batches
+from ladder.tuning.encode import IGNORE, Encoded, collate, common_prefix, epoch_batches, next_token_rows
+
+MIN_SHARED_PREFIX = 8  # a shorter common prefix is not worth its own forward pass
 
 
 class StopRequested(Exception):
@@ -84,22 +86,43 @@ def lr_lambda(hp: dict):
     return f
 
 
-def token_loss(model, items: list[Encoded], pad_id: int, device: str):
-    """(summed loss, correct tokens, trained tokens, real tokens); logits only where loss is taken."""
+def token_loss(model, items: list[Encoded], pad_id: int, device: str, share_prefix: bool = True):
+    """(summed loss, correct tokens, scored tokens, real tokens) of a micro-batch.
+
+    Only what the loss needs is computed: each example is cut after its last trained token,
+    the LM head runs only on scored positions, and the leading tokens every example shares
+    (typically the system prompt) run once, their key/value cache repeated across the batch;
+    gradients flow back through that cache. See docs/fine-tuning.md.
+    """
     import torch
     import torch.nn.functional as F
 
-    ids, mask, labels = (t.to(device) for t in collate(items, pad_id))
+    real = sum(len(e.input_ids) for e in items)
+    rows = next_token_rows(items)
+    if not rows:
+        return torch.zeros((), device=device), 0, 0, real
     inner = model.get_base_model()
-    hidden = inner.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-    target = labels[:, 1:]
+    p = common_prefix(rows) if share_prefix else 0
+    window = getattr(inner.config, "sliding_window", None)
+    if p < MIN_SHARED_PREFIX or (window and max(len(x) for x, _ in rows) > window):
+        p = 0  # not worth a separate pass, or a sliding-window cache would drop prefix keys
+    cache = None
+    if p:
+        prefix = torch.tensor([rows[0][0][:p]], device=device)
+        cache = inner.model(input_ids=prefix, use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(rows))
+    ids, mask, target = (t.to(device) for t in collate(rows, pad_id, skip=p))
+    pos = torch.arange(p, mask.shape[1], device=device).expand_as(ids)
+    hidden = inner.model(
+        input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=False
+    ).last_hidden_state
     sel = target != IGNORE
-    logits = inner.lm_head(hidden[:, :-1][sel]).float()
+    logits = inner.lm_head(hidden[sel]).float()
     gold = target[sel]
     loss = F.cross_entropy(logits, gold, reduction="sum")
     with torch.no_grad():
         correct = int((logits.argmax(-1) == gold).sum())
-    return loss, correct, int(sel.sum()), int(mask.sum())
+    return loss, correct, int(sel.sum()), real
 
 
 def evaluate(model, data: list[Encoded], hp: dict, pad_id: int, device: str) -> tuple[float, float]:
@@ -183,8 +206,9 @@ def train(
                 if not micro:
                     continue
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                    loss, c, _, r = token_loss(model, micro, pad_id, device)
-                (loss / n_tok).backward()
+                    loss, c, k, r = token_loss(model, micro, pad_id, device)
+                if k:
+                    (loss / n_tok).backward()
                 loss_sum, correct, real = loss_sum + float(loss.detach()), correct + c, real + r
             if hp["max_grad_norm"] > 0:
                 torch.nn.utils.clip_grad_norm_(params, hp["max_grad_norm"])
