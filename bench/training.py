@@ -4,10 +4,10 @@
 
 Part 1 trains the same LoRA configuration on the same examples for the same number of optimizer
 steps twice, each in its own process (so peak memory is per side): ladder's trainer (length-grouped
-batches, logits only on trained tokens) and a transformers `Trainer` that pads every random batch to
-its longest example. It prints real-token throughput (padding not counted), peak memory, wall time
-and the ratio. Part 2 (--full-run) times a 2-epoch LoRA job on 500 short classification examples
-(banking77 when ../shared/datasets has it). Runs on CUDA when present.
+batches, a shared prompt start run once, logits only on trained tokens) and a transformers
+`Trainer` that pads every random batch to its longest example. It prints real-token throughput
+(padding not counted), peak memory, wall time and the ratio. Part 2 (--full-run) times a 2-epoch
+LoRA job on 500 short classification examples (banking77 when ../shared/datasets has it). Runs on CUDA when present.
 """
 
 from __future__ import annotations
