@@ -76,3 +76,23 @@ def test_cache_makes_a_rerun_free(tiny_model):
     assert get_db().one("SELECT COUNT(*) FROM usage")[0] == calls  # nothing generated or metered
     changed = service.edit_bot("t", {"system_prompt": "Different."})
     assert not any(r.cached for r in changed.run_batch(["one"], use_cache=True))
+
+
+def test_batches_group_similar_lengths_and_answers_keep_their_order(tiny_model, monkeypatch):
+    from ladder.models import service as models
+
+    p = service.create_bot("t", _cfg(tiny_model, backend="torch"))
+    passes: list[list[str]] = []
+    real = models.chat_batch
+
+    def spy(name, requests, **kw):
+        passes.append([r.messages[-1].content for r in requests])
+        return real(name, requests, **kw)
+
+    monkeypatch.setattr(models, "chat_batch", spy)
+    inputs = ["a " * 30, "b", "c " * 31, "d " * 2]
+    batch = p.run_batch(inputs, batch_size=2)
+    assert passes == [["b", "d " * 2], ["a " * 30, "c " * 31]]  # short with short, long with long
+    one = [p.run(x) for x in inputs]
+    assert [r.text for r in batch] == [r.text for r in one]  # each answer is its own input's
+    assert [r.batch_n for r in batch] == [2, 2, 2, 2] and one[0].batch_n == 1

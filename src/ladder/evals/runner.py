@@ -100,17 +100,18 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     scoring.check_metrics(names)
     run_id = new_id("eval")
     t0 = time.perf_counter()
-    # Batch on torch only where torch serves the model anyway (tuned adapters, HF dirs): for a GGUF
-    # model llama.cpp one at a time was faster than torch batches of 16 here (bench/eval.py), and it
-    # is the serving path.
+    # Batch on torch only where torch serves the model anyway (tuned adapters, HF dirs, bots with
+    # backend torch): a GGUF model is scored on llama.cpp, its serving path, so the eval sees the answers
+    # users get (torch batches are ~2x faster, but their text differs on near-ties; docs/ladder.md).
     served_by = cfg.backend or get_model(cfg.model, project_id).backend
     gen_backend = backend or ("torch" if served_by == "torch" and batch_size > 1 else cfg.backend)
     results = pipeline.run_batch([i.messages for i in items], batch_size=batch_size, backend=gen_backend,
                                  use_cache=use_cache, source=run_id, on_progress=on_progress)
     batched = gen_backend == "torch" and batch_size > 1
     rows = [_row(i, it, r, labels) for i, (it, r) in enumerate(zip(items, results, strict=True))]
-    if batched:
-        _share_batch_latency(rows, batch_size)
+    if batched:  # an answer's latency is its pass's wall time; its share is that over the pass's answers
+        for row, r in zip(rows, results, strict=True):
+            row["latency_ms"] = r.latency_ms / r.batch_n
     if judge_model:
         from ladder.evals.judge import judge_rows
 
@@ -147,12 +148,3 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
 
         save_run(run, project_id=project_id)
     return run
-
-
-def _share_batch_latency(rows: list[dict], batch_size: int) -> None:
-    """A batch reports its wall time on every item; each item's share is that time over the batch size."""
-    fresh = [r for r in rows if not r["cached"]]
-    for start in range(0, len(fresh), batch_size):
-        chunk = fresh[start:start + batch_size]
-        for r in chunk:
-            r["latency_ms"] = r["latency_ms"] / len(chunk)

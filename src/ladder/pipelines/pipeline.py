@@ -34,6 +34,7 @@ class PipelineResult:
     finish_reason: str = "stop"
     cached: bool = False
     error: str | None = None
+    batch_n: int = 1  # requests sent to the backend together (torch generates them in one pass)
 
 
 def to_messages(messages: Messages) -> list[Message]:
@@ -157,6 +158,8 @@ class Pipeline:
                         on_progress(1)
                     continue
             todo.append((i, req, key))
+        # Requests of similar length share a pass, so little of it is spent on padding.
+        todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start:start + batch_size]
             for (i, _, key), resp in zip(chunk, self._generate([r for _, r, _ in chunk], backend, source),
@@ -165,6 +168,7 @@ class Pipeline:
                     if key is not None:
                         cache.put(key, resp)
                     results[i] = self._finish(resp, prepared[i][1])
+                    results[i].batch_n = len(chunk)
                 else:
                     results[i] = PipelineResult("", None, False, error=resp, hits=list(prepared[i][1]))
             if on_progress:
