@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ladder.errors import InvalidInput
+from ladder.knowledge import keyword
 from ladder.knowledge.records import rowid_range
 
 # Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
@@ -19,23 +19,6 @@ from ladder.knowledge.records import rowid_range
 RRF_K = 10
 DEFAULT_WEIGHTS = {"bm25": 0.5, "dense": 1.0}
 MIN_CANDIDATES = 50
-BM25_TEXT, BM25_HEADING = 1.0, 2.0
-MAX_QUERY_TERMS = 32
-_TOKEN = re.compile(r"\w+")
-# Dropped from the keyword query (not from the index): they match nearly every chunk, which costs
-# time and adds nothing to BM25. A query made only of them keeps them.
-# The NLTK English list, with apostrophes split the way the tokenizer splits them ("don't" -> don, t).
-STOPWORDS = frozenset(
-    """
-a about above after again against all am an and any are aren as at be because been before being below between
-both but by can couldn d did didn do does doesn doing don down during each few for from further had hadn has
-hasn have haven having he her here hers herself him himself his how i if in into is isn it its itself just ll m
-ma me mightn more most mustn my myself needn no nor not now o of off on once only or other our ours ourselves
-out over own re s same shan she should shouldn so some such t than that the their theirs them themselves then
-there these they this those through to too under until up ve very was wasn we were weren what when where which
-while who whom why will with won wouldn y you your yours yourself yourselves
-""".split()  # noqa: SIM905
-)
 
 
 @dataclass
@@ -58,16 +41,6 @@ class Hit:
         return dict(self.__dict__)
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression that treats every word of the user's text as a quoted literal, OR-ed."""
-    words = [w.lower() for w in _TOKEN.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
-    unique = list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
-    if not unique:
-        return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
-
-
 @dataclass
 class _Matrix:
     generation: int
@@ -83,6 +56,7 @@ _cache_lock = threading.Lock()
 def forget(db_path: str, kb_id: str) -> None:
     with _cache_lock:
         _cache.pop((db_path, kb_id), None)
+    keyword.forget(db_path, kb_id)
 
 
 def load_matrix(conn: sqlite3.Connection, db_path: str, kb_id: str, generation: int, dim: int) -> _Matrix:
@@ -97,11 +71,23 @@ def load_matrix(conn: sqlite3.Connection, db_path: str, kb_id: str, generation: 
     ).fetchall()
     rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     doc_ids = np.array([r[1] for r in rows], dtype=object)
-    vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    # a writable buffer (bytearray): torch reads the matrix in place, without a copy
+    vectors = np.frombuffer(bytearray().join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
     matrix = _Matrix(generation, rowids, doc_ids, vectors)
     with _cache_lock:
         _cache[key] = matrix
     return matrix
+
+
+def _cosines(vectors: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    """Similarity of every row to the query, by torch rather than numpy: numpy's BLAS threads keep
+    spinning after a product and slowed the next query embedding (torch's own pool) 2-5x here."""
+    import torch
+
+    if not len(vectors):
+        return np.zeros(0, np.float32)
+    query = torch.from_numpy(np.ascontiguousarray(qvec, dtype=np.float32))
+    return torch.from_numpy(vectors).mv(query).numpy()
 
 
 def parse_weights(weights: dict | None) -> tuple[float, float]:
@@ -135,7 +121,7 @@ def hybrid(
     wb, wd = weights
     depth = depth or max(MIN_CANDIDATES, 4 * k)
     matrices = [load_matrix(conn, db_path, kb["id"], kb["generation"], kb["embed_dim"]) for kb in kbs]
-    sims_by_kb = [m.vectors @ qvec if len(m.rowids) else np.zeros(0, np.float32) for m in matrices]
+    sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
     if allowed_docs is not None:
         allowed = np.array(sorted(allowed_docs), dtype=object)
         for m, sims in zip(matrices, sims_by_kb, strict=True):
@@ -151,21 +137,16 @@ def hybrid(
         cands.sort(key=lambda t: (-t[0], t[1]))
         dense_rank = {rowid: r for r, (_, rowid) in enumerate(cands[:depth], start=1)}
     bm25_rank: dict[int, int] = {}
-    match = fts_query(query) if wb > 0 else None
-    if match:
-        # One query per KB over its rowid range (a seek, not a per-row column read); the scores
-        # come from one FTS table, so they compare across KBs.
-        sql = "SELECT rowid, bm25(kb_fts, ?, ?) AS s FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ?"
-        extra: list = []
-        if allowed_docs is not None:
-            sql += " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
-            extra = [json.dumps(sorted(allowed_docs))]
-        sql += " ORDER BY s LIMIT ?"
+    words = keyword.query_words(query) if wb > 0 else []
+    if words:
+        # Per KB over its rowid range; the scores use the statistics of the one FTS table, so they
+        # compare across KBs.
+        doc_filter = json.dumps(sorted(allowed_docs)) if allowed_docs is not None else None
         found = []
         for kb in kbs:
-            lo, hi = rowid_range(kb["num"])
-            found += conn.execute(sql, [BM25_TEXT, BM25_HEADING, match, lo, hi, *extra, depth]).fetchall()
-        found.sort(key=lambda r: (r[1], r[0]))
+            scope = keyword.Scope(*rowid_range(kb["num"]), kb["id"], kb["generation"], doc_filter)
+            found += keyword.top_rows(conn, db_path, words, scope, depth)
+        found.sort(key=lambda r: (-r[1], r[0]))
         bm25_rank = {row[0]: r for r, row in enumerate(found[:depth], start=1)}
 
     def similarity(rowid: int) -> float:

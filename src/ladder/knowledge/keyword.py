@@ -1,0 +1,260 @@
+"""The keyword side of hybrid search: FTS5's BM25, scored over postings held in memory.
+
+FTS5 computes bm25() row by row, and a common word matches half the corpus, so ranking every
+matching row costs tens of milliseconds at 100k chunks. Here the index's own statistics are read
+from FTS5 (which rows hold a term and how often, per column; row lengths; row count and average
+length) and the score is FTS5's bm25() formula computed with numpy over all rows at once. A KB's
+row lengths and the postings of the terms asked for are cached per KB generation (like the vector
+matrix), so a term costs one read of its postings after each change of the KB. Tests check that
+the ranking equals FTS5's `ORDER BY bm25()`. A word the tokenizer splits into several tokens (a
+phrase) and a document filter go to FTS5 directly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_QUERY_TERMS = 32
+# bm25() weights of the text and heading columns (a word in a heading counts twice).
+BM25_TEXT, BM25_HEADING = 1.0, 2.0
+K1, B = 1.2, 0.75  # FTS5's bm25() constants (fts5_aux.c)
+_TOKEN = re.compile(r"\w+")
+# Dropped from the keyword query (not from the index): they match nearly every chunk, which costs
+# time and adds nothing to BM25. A query made only of them keeps them.
+# The NLTK English list, with apostrophes split the way the tokenizer splits them ("don't" -> don, t).
+STOPWORDS = frozenset(
+    """
+a about above after again against all am an and any are aren as at be because been before being below between
+both but by can couldn d did didn do does doesn doing don down during each few for from further had hadn has
+hasn have haven having he her here hers herself him himself his how i if in into is isn it its itself just ll m
+ma me mightn more most mustn my myself needn no nor not now o of off on once only or other our ours ourselves
+out over own re s same shan she should shouldn so some such t than that the their theirs them themselves then
+there these they this those through to too under until up ve very was wasn we were weren what when where which
+while who whom why will with won wouldn y you your yours yourself yourselves
+""".split()  # noqa: SIM905
+)
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct lowercased words of the user's text that the keyword query uses."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    content = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
+
+
+def _literal(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def match_any(words: list[str]) -> str:
+    """An FTS5 MATCH expression that treats every word as a quoted literal, OR-ed: user text is data."""
+    return " OR ".join(_literal(w) for w in words)
+
+
+def fts_query(text: str) -> str | None:
+    words = query_words(text)
+    return match_any(words) if words else None
+
+
+@dataclass
+class Scope:
+    """Where to look: one KB's rowid range (its generation keys the cache), optionally some documents."""
+
+    lo: int
+    hi: int
+    kb_id: str = ""
+    generation: int = -1
+    doc_filter: str | None = None  # JSON list of allowed doc ids
+
+
+def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Scope, depth: int) -> list:
+    """(rowid, BM25 score, higher is better) of the `depth` best rows for the OR of `words`, best first."""
+    if not words:
+        return []
+    tokens = tokenize(conn, words)
+    if scope.doc_filter is not None or any(len(t) > 1 for t in tokens):
+        return fts5_top_rows(conn, words, scope, depth)
+    stats = _global_stats(conn)
+    terms = [t[0] for t in tokens if t]
+    df = _row_counts(conn, sorted(set(terms)))
+    kb = _kb_terms(conn, db_path, scope)
+    scores = np.zeros(len(kb.rowids))
+    norm = K1 * (1 - B + B * kb.lengths / stats.avgdl) if stats.avgdl else np.full(len(kb.rowids), K1)
+    for term in terms:  # one phrase per word, as in the MATCH expression (a repeated stem counts twice)
+        rows, tf = kb.postings(conn, term)
+        if len(rows):
+            idf = _idf(stats.rows, df.get(term, 0))
+            scores[rows] += idf * (tf * (K1 + 1) / (tf + norm[rows]))
+    hit = np.flatnonzero(scores)
+    if len(hit) > depth:  # the rows scoring at least the depth-th best score; ties are cut by rowid
+        kth = np.partition(scores[hit], len(hit) - depth)[len(hit) - depth]
+        hit = hit[scores[hit] >= kth]
+    return sorted(((int(kb.rowids[i]), float(scores[i])) for i in hit), key=lambda r: (-r[1], r[0]))[:depth]
+
+
+def fts5_top_rows(conn: sqlite3.Connection, words: list[str], scope: Scope, depth: int) -> list:
+    """The same ranking through FTS5's own `ORDER BY bm25()`: every matching row is scored."""
+    sql = "SELECT rowid, -bm25(kb_fts, ?, ?) FROM kb_fts WHERE kb_fts MATCH ? AND rowid BETWEEN ? AND ?"
+    args: list = [BM25_TEXT, BM25_HEADING, match_any(words), scope.lo, scope.hi]
+    if scope.doc_filter is not None:
+        sql += " AND rowid IN (SELECT rowid FROM kb_chunks WHERE doc_id IN (SELECT value FROM json_each(?)))"
+        args.append(scope.doc_filter)
+    sql += " ORDER BY bm25(kb_fts, ?, ?), rowid LIMIT ?"
+    return conn.execute(sql, [*args, BM25_TEXT, BM25_HEADING, depth]).fetchall()
+
+
+def _idf(rows: int, df: int) -> float:
+    """FTS5 bm25()'s idf: log((N - n + 0.5) / (n + 0.5)), at least 1e-6."""
+    idf = math.log((rows - df + 0.5) / (df + 0.5)) if rows else 0.0
+    return idf if idf > 0 else 1e-6
+
+
+# -- what FTS5 knows ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Stats:
+    rows: int  # rows of kb_fts, all KBs (bm25()'s N)
+    avgdl: float  # mean tokens per row over all columns
+
+
+def _varints(blob: bytes) -> list[int]:
+    """SQLite varints (7 bits a byte, big-endian; a 9th byte carries 8) as FTS5 writes them."""
+    out, value, n = [], 0, 0
+    for byte in blob:
+        n += 1
+        if n == 9:
+            out.append((value << 8) | byte)
+            value, n = 0, 0
+            continue
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            out.append(value)
+            value, n = 0, 0
+    return out
+
+
+def _global_stats(conn: sqlite3.Connection) -> _Stats:
+    """From FTS5's averages record: the row count, then the token count of each column."""
+    row = conn.execute("SELECT block FROM kb_fts_data WHERE id = 1").fetchone()
+    numbers = _varints(row[0]) if row and row[0] else [0]
+    rows = numbers[0]
+    return _Stats(rows, sum(numbers[1:]) / rows if rows else 0.0)
+
+
+def indexed_rows(conn: sqlite3.Connection) -> int:
+    return _global_stats(conn).rows
+
+
+def _row_counts(conn: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
+    """Rows of kb_fts (all KBs) holding each index term: the n of bm25()'s idf."""
+    if not terms:
+        return {}
+    marks = ",".join("?" * len(terms))
+    return dict(conn.execute(f"SELECT term, doc FROM temp.ladder_fts_rows WHERE term IN ({marks})", terms))
+
+
+def tokenize(conn: sqlite3.Connection, words: list[str]) -> list[list[str]]:
+    """Each word's index terms, by a tokenizer identical to kb_fts's (stemming, diacritics, splitting)."""
+    _ensure_helpers(conn)
+    conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
+    try:
+        tokens: list[list[str]] = [[] for _ in words]
+        for doc, term in conn.execute("SELECT doc, term FROM temp.ladder_query_tokens ORDER BY doc, offset"):
+            tokens[doc].append(term)
+    finally:
+        conn.execute("DELETE FROM temp.ladder_query_words")
+    return tokens
+
+
+def _ensure_helpers(conn: sqlite3.Connection) -> None:
+    """Per-connection temp tables: a tokenizer like kb_fts's, and views of kb_fts's terms."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kb_fts'").fetchone()[0]
+    found = re.search(r"tokenize\s*=\s*'((?:[^']|'')*)'", sql)
+    tokenize = f", tokenize='{found.group(1)}'" if found else ""
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_query_words USING fts5(w{tokenize})")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_query_tokens"
+        " USING fts5vocab(temp, ladder_query_words, instance)"
+    )
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_rows USING fts5vocab(main, kb_fts, row)")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_hits USING fts5vocab(main, kb_fts, instance)")
+
+
+# -- the per-KB cache --------------------------------------------------------------------------
+
+MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs (16 bytes each); past it every cache starts over
+
+
+class _KbTerms:
+    """One KB generation: its rowids and row lengths, and the postings of the terms asked for so far."""
+
+    def __init__(self, generation: int, rowids: np.ndarray, lengths: np.ndarray, scope: Scope):
+        self.generation, self.rowids, self.lengths, self.scope = generation, rowids, lengths, scope
+        self.postings_held = 0
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def postings(self, conn: sqlite3.Connection, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(row indexes, weighted term frequency) of the rows holding `term`."""
+        found = self._postings.get(term)
+        if found is None:
+            docs, cols = conn.execute(
+                "SELECT group_concat(doc), group_concat(col = 'heading', '') FROM temp.ladder_fts_hits"
+                " WHERE term = ? AND doc BETWEEN ? AND ?",
+                (term, self.scope.lo, self.scope.hi),
+            ).fetchone()
+            if docs:
+                instances = np.array(docs.split(","), dtype=np.int64)
+                heading = np.frombuffer(cols.encode(), dtype=np.uint8) == ord("1")
+                unique, inverse = np.unique(instances, return_inverse=True)
+                tf = np.bincount(inverse, weights=np.where(heading, BM25_HEADING, BM25_TEXT))
+                found = (np.searchsorted(self.rowids, unique), tf)
+            else:
+                found = (np.zeros(0, dtype=np.int64), np.zeros(0))
+            _make_room(len(found[0]))
+            self._postings[term] = found
+            self.postings_held += len(found[0])
+        return found
+
+    def clear(self) -> None:
+        self._postings, self.postings_held = {}, 0
+
+
+_kbs: dict[tuple[str, str], _KbTerms] = {}
+_lock = threading.Lock()
+
+
+def _kb_terms(conn: sqlite3.Connection, db_path: str, scope: Scope) -> _KbTerms:
+    key = (db_path, scope.kb_id)
+    with _lock:
+        cached = _kbs.get(key)
+    if cached is not None and cached.generation == scope.generation:
+        return cached
+    rowids, lengths = [], []
+    for rowid, sizes in conn.execute(
+        "SELECT id, sz FROM kb_fts_docsize WHERE id BETWEEN ? AND ? ORDER BY id", (scope.lo, scope.hi)
+    ):
+        rowids.append(rowid)  # sizes: one varint per column, almost always one byte each
+        lengths.append(sum(sizes) if max(sizes, default=0) < 0x80 else sum(_varints(sizes)))
+    fresh = _KbTerms(scope.generation, np.array(rowids, dtype=np.int64), np.array(lengths, dtype=np.float64), scope)
+    with _lock:
+        _kbs[key] = fresh
+    return fresh
+
+
+def _make_room(n: int) -> None:
+    with _lock:
+        if sum(k.postings_held for k in _kbs.values()) + n > MAX_CACHED_POSTINGS:
+            for k in _kbs.values():
+                k.clear()
+
+
+def forget(db_path: str, kb_id: str) -> None:
+    with _lock:
+        _kbs.pop((db_path, kb_id), None)
