@@ -82,15 +82,14 @@ def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Sc
         return fts5_top_rows(conn, words, scope, depth)
     stats = _global_stats(conn)
     terms = [t[0] for t in tokens if t]
-    df = _row_counts(conn, sorted(set(terms)))
+    df = _row_counts(conn, db_path, stats, sorted(set(terms)))
     kb = _kb_terms(conn, db_path, scope)
     scores = np.zeros(len(kb.rowids))
-    norm = K1 * (1 - B + B * kb.lengths / stats.avgdl) if stats.avgdl else np.full(len(kb.rowids), K1)
     for term in terms:  # one phrase per word, as in the MATCH expression (a repeated stem counts twice)
         rows, tf = kb.postings(conn, term)
         if len(rows):
-            idf = _idf(stats.rows, df.get(term, 0))
-            scores[rows] += idf * (tf * (K1 + 1) / (tf + norm[rows]))
+            norm = K1 * (1 - B + B * kb.lengths[rows] / stats.avgdl)
+            scores[rows] += _idf(stats.rows, df.get(term, 0)) * (tf * (K1 + 1) / (tf + norm))
     hit = np.flatnonzero(scores)
     if len(hit) > depth:  # the rows scoring at least the depth-th best score; ties are cut by rowid
         kth = np.partition(scores[hit], len(hit) - depth)[len(hit) - depth]
@@ -122,6 +121,7 @@ def _idf(rows: int, df: int) -> float:
 class _Stats:
     rows: int  # rows of kb_fts, all KBs (bm25()'s N)
     avgdl: float  # mean tokens per row over all columns
+    record: bytes = b""  # FTS5's averages record, which these come from
 
 
 def _varints(blob: bytes) -> list[int]:
@@ -145,25 +145,44 @@ def _global_stats(conn: sqlite3.Connection) -> _Stats:
     row = conn.execute("SELECT block FROM kb_fts_data WHERE id = 1").fetchone()
     numbers = _varints(row[0]) if row and row[0] else [0]
     rows = numbers[0]
-    return _Stats(rows, sum(numbers[1:]) / rows if rows else 0.0)
+    return _Stats(rows, sum(numbers[1:]) / rows if rows else 0.0, bytes(row[0]) if row and row[0] else b"")
 
 
 def indexed_rows(conn: sqlite3.Connection) -> int:
     return _global_stats(conn).rows
 
 
-def _row_counts(conn: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
-    """Rows of kb_fts (all KBs) holding each index term: the n of bm25()'s idf."""
-    if not terms:
-        return {}
-    marks = ",".join("?" * len(terms))
-    return dict(conn.execute(f"SELECT term, doc FROM temp.ladder_fts_rows WHERE term IN ({marks})", terms))
+_df_cache: dict[str, tuple[tuple, dict[str, int]]] = {}  # db path -> (index state, term -> rows)
+
+
+def _row_counts(conn: sqlite3.Connection, db_path: str, stats: _Stats, terms: list[str]) -> dict[str, int]:
+    """Rows of kb_fts (all KBs) holding each index term: the n of bm25()'s idf.
+
+    Counting a common term's rows walks its whole doclist, so the counts are kept until the index
+    changes: any document operation moves a KB's generation, and any row added or removed moves the
+    averages record.
+    """
+    state = (stats.record, conn.execute("SELECT group_concat(id || ':' || generation) FROM kbs").fetchone()[0])
+    with _lock:
+        cached_state, counts = _df_cache.get(db_path, (None, {}))
+        if cached_state != state:
+            counts = {}
+            _df_cache[db_path] = (state, counts)
+    missing = [t for t in terms if t not in counts]
+    if missing:
+        marks = ",".join("?" * len(missing))
+        found = dict(conn.execute(f"SELECT term, doc FROM temp.ladder_fts_rows WHERE term IN ({marks})", missing))
+        counts.update({t: found.get(t, 0) for t in missing})
+    return counts
 
 
 def tokenize(conn: sqlite3.Connection, words: list[str]) -> list[list[str]]:
     """Each word's index terms, by a tokenizer identical to kb_fts's (stemming, diacritics, splitting)."""
-    _ensure_helpers(conn)
-    conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
+    try:
+        conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
+    except sqlite3.OperationalError:  # this connection has no helper tables yet
+        _ensure_helpers(conn)
+        conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
     try:
         tokens: list[list[str]] = [[] for _ in words]
         for doc, term in conn.execute("SELECT doc, term FROM temp.ladder_query_tokens ORDER BY doc, offset"):
