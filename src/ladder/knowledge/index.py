@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,21 @@ def parse_weights(weights: dict | None) -> tuple[float, float]:
     return wb, wd
 
 
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ladder-keyword")
+
+
+def _keyword_ranks(conn, db_path: str, kbs: list[dict], words: list[str], allowed_docs, depth: int) -> dict:
+    """rowid -> 1-based rank in the keyword list. Per KB over its rowid range; the scores use the
+    statistics of the one FTS table, so they compare across KBs."""
+    doc_filter = json.dumps(sorted(allowed_docs)) if allowed_docs is not None else None
+    found = []
+    for kb in kbs:
+        scope = keyword.Scope(*rowid_range(kb["num"]), kb["id"], kb["generation"], doc_filter)
+        found += keyword.top_rows(conn, db_path, words, scope, depth)
+    found.sort(key=lambda r: (-r[1], r[0]))
+    return {row[0]: r for r, row in enumerate(found[:depth], start=1)}
+
+
 def hybrid(
     conn: sqlite3.Connection,
     db_path: str,
@@ -121,7 +137,14 @@ def hybrid(
     wb, wd = weights
     depth = depth or max(MIN_CANDIDATES, 4 * k)
     matrices = [load_matrix(conn, db_path, kb["id"], kb["generation"], kb["embed_dim"]) for kb in kbs]
-    sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
+    words = keyword.query_words(query) if wb > 0 else []
+    # The keyword side runs in a worker thread while this one computes the cosines (both let go of
+    # the GIL); only the worker touches the connection until it is done.
+    pending = _pool.submit(_keyword_ranks, conn, db_path, kbs, words, allowed_docs, depth) if words else None
+    try:
+        sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
+    finally:
+        bm25_rank = pending.result() if pending else {}
     if allowed_docs is not None:
         allowed = np.array(sorted(allowed_docs), dtype=object)
         for m, sims in zip(matrices, sims_by_kb, strict=True):
@@ -136,18 +159,6 @@ def hybrid(
                 cands += [(float(sims[i]), int(m.rowids[i])) for i in idx if np.isfinite(sims[i])]
         cands.sort(key=lambda t: (-t[0], t[1]))
         dense_rank = {rowid: r for r, (_, rowid) in enumerate(cands[:depth], start=1)}
-    bm25_rank: dict[int, int] = {}
-    words = keyword.query_words(query) if wb > 0 else []
-    if words:
-        # Per KB over its rowid range; the scores use the statistics of the one FTS table, so they
-        # compare across KBs.
-        doc_filter = json.dumps(sorted(allowed_docs)) if allowed_docs is not None else None
-        found = []
-        for kb in kbs:
-            scope = keyword.Scope(*rowid_range(kb["num"]), kb["id"], kb["generation"], doc_filter)
-            found += keyword.top_rows(conn, db_path, words, scope, depth)
-        found.sort(key=lambda r: (-r[1], r[0]))
-        bm25_rank = {row[0]: r for r, row in enumerate(found[:depth], start=1)}
 
     def similarity(rowid: int) -> float:
         for m, sims in zip(matrices, sims_by_kb, strict=True):

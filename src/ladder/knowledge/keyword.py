@@ -229,10 +229,15 @@ class _KbTerms:
                 (term, self.scope.lo, self.scope.hi),
             ).fetchone()
             if docs:
-                instances = np.array(docs.split(","), dtype=np.int64)
+                instances = np.fromstring(docs, dtype=np.int64, sep=",")
                 heading = np.frombuffer(cols.encode(), dtype=np.uint8) == ord("1")
-                unique, inverse = np.unique(instances, return_inverse=True)
-                tf = np.bincount(inverse, weights=np.where(heading, BM25_HEADING, BM25_TEXT))
+                weight = np.where(heading, BM25_HEADING, BM25_TEXT)
+                if np.all(instances[1:] >= instances[:-1]):  # fts5vocab lists a term's hits by row
+                    starts = np.flatnonzero(np.r_[True, instances[1:] != instances[:-1]])
+                    unique, tf = instances[starts], np.add.reduceat(weight, starts)
+                else:
+                    unique, inverse = np.unique(instances, return_inverse=True)
+                    tf = np.bincount(inverse, weights=weight)
                 found = (np.searchsorted(self.rowids, unique), tf)
             else:
                 found = (np.zeros(0, dtype=np.int64), np.zeros(0))
