@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import pytest
@@ -115,7 +114,7 @@ def test_a_new_generation_is_read_again_and_the_cache_stays_bounded(corpus, monk
 def test_term_statistics_follow_the_index_tokenizer(corpus):
     conn, _, _ = corpus
     total = conn.execute("SELECT COUNT(*) FROM kb_fts").fetchone()[0]
-    assert keyword.indexed_rows(conn) == total == 3500
+    assert keyword._global_stats(conn).rows == total == 3500
     tokens = keyword.tokenize(conn, ["changes", "change", "cafe", "café", "foo_bar", "x"])
     # porter stemming and diacritics removal, as in kb_fts: these pairs are one index term each
     assert tokens[0] == tokens[1] == ["chang"] and tokens[2] == tokens[3] == ["cafe"]

@@ -70,7 +70,7 @@ def reference(model, items):
         out = model(input_ids=torch.tensor([e.input_ids]), labels=torch.tensor([e.labels]))
         n = sum(1 for t in e.labels[1:] if t != IGNORE)
         (out.loss * n).backward()
-        total += float(out.loss) * n
+        total += float(out.loss.detach()) * n
     return total, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 

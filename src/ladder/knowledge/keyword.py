@@ -57,11 +57,6 @@ def match_any(words: list[str]) -> str:
     return " OR ".join(_literal(w) for w in words)
 
 
-def fts_query(text: str) -> str | None:
-    words = query_words(text)
-    return match_any(words) if words else None
-
-
 @dataclass
 class Scope:
     """Where to look: one KB's rowid range (its generation keys the cache), optionally some documents."""
@@ -146,10 +141,6 @@ def _global_stats(conn: sqlite3.Connection) -> _Stats:
     numbers = _varints(row[0]) if row and row[0] else [0]
     rows = numbers[0]
     return _Stats(rows, sum(numbers[1:]) / rows if rows else 0.0, bytes(row[0]) if row and row[0] else b"")
-
-
-def indexed_rows(conn: sqlite3.Connection) -> int:
-    return _global_stats(conn).rows
 
 
 _df_cache: dict[str, tuple[tuple, dict[str, int]]] = {}  # db path -> (index state, term -> rows)
