@@ -34,16 +34,13 @@ class MiniLMEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
+        from ladder.models.hf import quiet_loading
         from ladder.models.packaged import MINILM_NAME, minilm_dir
 
         self.name = MINILM_NAME
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of CLI output
-        try:
+        with quiet_loading():
             self.model = SentenceTransformer(str(minilm_dir()), device="cpu", local_files_only=True)
-        finally:
-            hf_logging.enable_progress_bar()
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.max_tokens = int(self.model.max_seq_length)

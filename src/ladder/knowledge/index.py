@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ladder.errors import InvalidInput
-from ladder.knowledge import keyword
+from ladder.knowledge import delta, keyword
 from ladder.knowledge.records import rowid_range
 
 # Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
@@ -45,6 +45,7 @@ class Hit:
 @dataclass
 class _Matrix:
     generation: int
+    vectors_version: int
     rowids: np.ndarray  # int64, ascending
     doc_ids: np.ndarray  # object array, doc id per row
     vectors: np.ndarray  # float32 (n, dim)
@@ -60,24 +61,56 @@ def forget(db_path: str, kb_id: str) -> None:
     keyword.forget(db_path, kb_id)
 
 
-def load_matrix(conn: sqlite3.Connection, db_path: str, kb_id: str, generation: int, dim: int) -> _Matrix:
-    """The KB's vectors; reloaded whenever the KB's generation in the database moved on."""
-    key = (db_path, kb_id)
+def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
+    """The KB's vectors, brought up to the KB's generation in the database when it moved on: the
+    cached matrix patched with the rows added and removed since, or read again whole after a
+    reindex or a large change."""
+    key = (db_path, kb["id"])
     with _cache_lock:
         cached = _cache.get(key)
-    if cached is not None and cached.generation == generation:
+    if cached is not None and cached.generation == kb["generation"]:
         return cached
+    lo, hi = rowid_range(kb["num"])
+    matrix = None
+    if cached is not None and cached.vectors_version == kb["vectors_version"] and cached.vectors.shape[1] == kb[
+        "embed_dim"
+    ]:
+        now = delta.rowids_in(conn, "SELECT rowid FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid", lo, hi)
+        change = delta.row_delta(cached.rowids, now)
+        if change is not None:
+            rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
+            matrix = _Matrix(
+                kb["generation"],
+                kb["vectors_version"],
+                np.concatenate([cached.rowids[change.keep], rowids]),
+                np.concatenate([cached.doc_ids[change.keep], doc_ids]),
+                np.concatenate([cached.vectors[change.keep], vectors]),
+            )
+    if matrix is None:
+        rows = conn.execute(
+            "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (lo, hi)
+        ).fetchall()
+        matrix = _Matrix(kb["generation"], kb["vectors_version"], *_arrays(rows, kb["embed_dim"]))
+    with _cache_lock:
+        _cache[key] = matrix
+    return matrix
+
+
+def _read_rows(conn: sqlite3.Connection, dim: int, rowids: list[int]):
     rows = conn.execute(
-        "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE kb_id=? ORDER BY rowid", (kb_id,)
+        "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid IN (SELECT value FROM json_each(?))"
+        " ORDER BY rowid",
+        (json.dumps(rowids),),
     ).fetchall()
+    return _arrays(rows, dim)
+
+
+def _arrays(rows: list, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     doc_ids = np.array([r[1] for r in rows], dtype=object)
     # a writable buffer (bytearray): torch reads the matrix in place, without a copy
     vectors = np.frombuffer(bytearray().join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-    matrix = _Matrix(generation, rowids, doc_ids, vectors)
-    with _cache_lock:
-        _cache[key] = matrix
-    return matrix
+    return rowids, doc_ids, vectors
 
 
 def _cosines(vectors: np.ndarray, qvec: np.ndarray) -> np.ndarray:
@@ -136,7 +169,7 @@ def hybrid(
     """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first."""
     wb, wd = weights
     depth = depth or max(MIN_CANDIDATES, 4 * k)
-    matrices = [load_matrix(conn, db_path, kb["id"], kb["generation"], kb["embed_dim"]) for kb in kbs]
+    matrices = [load_matrix(conn, db_path, kb) for kb in kbs]
     words = keyword.query_words(query) if wb > 0 else []
     # The keyword side runs in a worker thread while this one computes the cosines (both let go of
     # the GIL); only the worker touches the connection until it is done.

@@ -12,6 +12,7 @@ phrase) and a document filter go to FTS5 directly.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sqlite3
@@ -19,6 +20,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from ladder.knowledge import delta
 
 MAX_QUERY_TERMS = 32
 # bm25() weights of the text and heading columns (a word in a heading counts twice).
@@ -195,11 +198,16 @@ def _ensure_helpers(conn: sqlite3.Connection) -> None:
     )
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_rows USING fts5vocab(main, kb_fts, row)")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_hits USING fts5vocab(main, kb_fts, instance)")
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_new_rows USING fts5(text, heading{tokenize})")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_new_hits USING fts5vocab(temp, ladder_new_rows, instance)"
+    )
 
 
 # -- the per-KB cache --------------------------------------------------------------------------
 
 MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs (16 bytes each); past it every cache starts over
+MAX_PATCHED_ROWS = 5_000  # a change adding more rows drops the cached postings instead of patching them
 
 
 class _KbTerms:
@@ -219,26 +227,86 @@ class _KbTerms:
                 " WHERE term = ? AND doc BETWEEN ? AND ?",
                 (term, self.scope.lo, self.scope.hi),
             ).fetchone()
-            if docs:
-                instances = np.fromstring(docs, dtype=np.int64, sep=",")
-                heading = np.frombuffer(cols.encode(), dtype=np.uint8) == ord("1")
-                weight = np.where(heading, BM25_HEADING, BM25_TEXT)
-                if np.all(instances[1:] >= instances[:-1]):  # fts5vocab lists a term's hits by row
-                    starts = np.flatnonzero(np.r_[True, instances[1:] != instances[:-1]])
-                    unique, tf = instances[starts], np.add.reduceat(weight, starts)
-                else:
-                    unique, inverse = np.unique(instances, return_inverse=True)
-                    tf = np.bincount(inverse, weights=weight)
-                found = (np.searchsorted(self.rowids, unique), tf)
-            else:
-                found = (np.zeros(0, dtype=np.int64), np.zeros(0))
-            _make_room(len(found[0]))
-            self._postings[term] = found
-            self.postings_held += len(found[0])
+            rowids, tf = _hits(docs, cols)
+            self._keep(term, np.searchsorted(self.rowids, rowids), tf)
+            found = self._postings[term]
         return found
+
+    def _keep(self, term: str, rows: np.ndarray, tf: np.ndarray) -> None:
+        _make_room(len(rows))
+        self._postings[term] = (rows, tf)
+        self.postings_held += len(rows)
+
+    def moved_on(self, conn: sqlite3.Connection, scope: Scope, change: delta.Delta) -> _KbTerms:
+        """This KB at a later generation: rows gone are dropped; rows added get their lengths and,
+        for the terms cached here, their hits (read by tokenizing them as kb_fts did)."""
+        kept = int(change.keep.sum())
+        _, lengths = _lengths(conn, "id IN (SELECT value FROM json_each(?))", json.dumps(change.added.tolist()))
+        fresh = _KbTerms(
+            scope.generation,
+            np.concatenate([self.rowids[change.keep], change.added]),
+            np.concatenate([self.lengths[change.keep], lengths]),
+            scope,
+        )
+        if len(change.added) > MAX_PATCHED_ROWS:
+            return fresh  # reading each term again on first use is cheaper than tokenizing that many rows
+        added = _added_hits(conn, change.added, list(self._postings)) if len(change.added) else {}
+        new_index = np.cumsum(change.keep) - 1
+        for term, (rows, tf) in list(self._postings.items()):
+            still = change.keep[rows]
+            rowids, more = added.get(term, (np.zeros(0, dtype=np.int64), np.zeros(0)))
+            fresh._keep(
+                term,
+                np.concatenate([new_index[rows[still]], kept + np.searchsorted(change.added, rowids)]),
+                np.concatenate([tf[still], more]),
+            )
+        return fresh
 
     def clear(self) -> None:
         self._postings, self.postings_held = {}, 0
+
+
+def _hits(docs: str | None, cols: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rowids, weighted term frequency) from group_concat'ed fts5vocab instance rows of one term."""
+    if not docs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    instances = np.fromstring(docs, dtype=np.int64, sep=",")
+    heading = np.frombuffer(cols.encode(), dtype=np.uint8) == ord("1")
+    weight = np.where(heading, BM25_HEADING, BM25_TEXT)
+    if np.all(instances[1:] >= instances[:-1]):  # fts5vocab lists a term's hits by row
+        starts = np.flatnonzero(np.r_[True, instances[1:] != instances[:-1]])
+        return instances[starts], np.add.reduceat(weight, starts)
+    unique, inverse = np.unique(instances, return_inverse=True)
+    return unique, np.bincount(inverse, weights=weight)
+
+
+def _added_hits(conn: sqlite3.Connection, added: np.ndarray, terms: list[str]) -> dict:
+    """term -> (rowids, weighted tf) within the `added` rows, for the given terms."""
+    rows = conn.execute(
+        "SELECT rowid, text, heading FROM kb_fts WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(added.tolist()),),
+    ).fetchall()
+    conn.executemany("INSERT INTO temp.ladder_new_rows(rowid, text, heading) VALUES (?, ?, ?)", rows)
+    try:
+        return {
+            term: _hits(docs, cols)
+            for term, docs, cols in conn.execute(
+                "SELECT term, group_concat(doc), group_concat(col = 'heading', '') FROM temp.ladder_new_hits"
+                " WHERE term IN (SELECT value FROM json_each(?)) GROUP BY term",
+                (json.dumps(terms),),
+            )
+        }
+    finally:
+        conn.execute("DELETE FROM temp.ladder_new_rows")
+
+
+def _lengths(conn: sqlite3.Connection, where: str, *args) -> tuple[np.ndarray, np.ndarray]:
+    """(rowids, tokens per row over all columns) from FTS5's docsize table, by rowid."""
+    rowids, lengths = [], []
+    for rowid, sizes in conn.execute(f"SELECT id, sz FROM kb_fts_docsize WHERE {where} ORDER BY id", args):
+        rowids.append(rowid)  # sizes: one varint per column, almost always one byte each
+        lengths.append(sum(sizes) if max(sizes, default=0) < 0x80 else sum(_varints(sizes)))
+    return np.array(rowids, dtype=np.int64), np.array(lengths, dtype=np.float64)
 
 
 _kbs: dict[tuple[str, str], _KbTerms] = {}
@@ -246,18 +314,20 @@ _lock = threading.Lock()
 
 
 def _kb_terms(conn: sqlite3.Connection, db_path: str, scope: Scope) -> _KbTerms:
+    """The KB's cache at the scope's generation: the cached one patched when the KB moved on."""
     key = (db_path, scope.kb_id)
     with _lock:
         cached = _kbs.get(key)
     if cached is not None and cached.generation == scope.generation:
         return cached
-    rowids, lengths = [], []
-    for rowid, sizes in conn.execute(
-        "SELECT id, sz FROM kb_fts_docsize WHERE id BETWEEN ? AND ? ORDER BY id", (scope.lo, scope.hi)
-    ):
-        rowids.append(rowid)  # sizes: one varint per column, almost always one byte each
-        lengths.append(sum(sizes) if max(sizes, default=0) < 0x80 else sum(_varints(sizes)))
-    fresh = _KbTerms(scope.generation, np.array(rowids, dtype=np.int64), np.array(lengths, dtype=np.float64), scope)
+    change = None
+    if cached is not None:
+        sql = "SELECT id FROM kb_fts_docsize WHERE id BETWEEN ? AND ? ORDER BY id"
+        change = delta.row_delta(cached.rowids, delta.rowids_in(conn, sql, scope.lo, scope.hi))
+    if change is not None:
+        fresh = cached.moved_on(conn, scope, change)
+    else:
+        fresh = _KbTerms(scope.generation, *_lengths(conn, "id BETWEEN ? AND ?", scope.lo, scope.hi), scope)
     with _lock:
         _kbs[key] = fresh
     return fresh

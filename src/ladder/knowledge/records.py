@@ -25,6 +25,7 @@ class KB:
     generation: int
     created_at: float
     num: int = 0
+    vectors_version: int = 0
     docs: int = 0
     chunks: int = 0
 

@@ -79,7 +79,14 @@ def run_search(
                     code="embedding_model_mismatch",
                 )
             kbs.append(
-                {"id": kb.id, "name": kb.name, "num": kb.num, "generation": kb.generation, "embed_dim": kb.embed_dim}
+                {
+                    "id": kb.id,
+                    "name": kb.name,
+                    "num": kb.num,
+                    "generation": kb.generation,
+                    "vectors_version": kb.vectors_version,
+                    "embed_dim": kb.embed_dim,
+                }
             )
         allowed = None
         if filters:

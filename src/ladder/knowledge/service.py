@@ -207,7 +207,10 @@ def reindex(
         # Chunks added meanwhile by another process with the old model would now be mixed: refuse.
         if conn.execute("SELECT COUNT(*) FROM kb_chunks WHERE kb_id=?", (found.id,)).fetchone()[0] > len(rows):
             raise Conflict(f"documents were added to {found.name!r} during the reindex; run it again")
-        conn.execute("UPDATE kbs SET embed_model=?, embed_dim=? WHERE id=?", (emb.name, emb.dim, found.id))
+        conn.execute(
+            "UPDATE kbs SET embed_model=?, embed_dim=?, vectors_version = vectors_version + 1 WHERE id=?",
+            (emb.name, emb.dim, found.id),
+        )
         bump_generation(conn, found.id)
         if rows:
             record(

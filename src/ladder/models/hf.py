@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from ladder.models.registry import ModelSpec, get_model
@@ -14,6 +17,21 @@ from ladder.store.db import DEFAULT_PROJECT
 
 _lock = threading.Lock()
 COMPLETE = "ladder-complete.json"
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Loading weights without transformers' per-tensor progress bar or its deprecation notices in
+    the middle of the CLI's own output (the CLI shows what it is doing itself)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def _gguf_cache_dir(gguf: Path) -> Path:

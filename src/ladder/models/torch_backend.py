@@ -46,7 +46,7 @@ class TorchBackend:
     def from_spec(cls, spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> TorchBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ladder.models.hf import hf_dir
+        from ladder.models.hf import hf_dir, quiet_loading
 
         threads = get_settings().threads
         if threads:
@@ -54,14 +54,15 @@ class TorchBackend:
         device = pick_device()
         base_dir = hf_dir(spec, project_id)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
-        tok_dir = spec.adapter_path if spec.adapter_path and _has_tokenizer(spec.adapter_path) else base_dir
-        tok = AutoTokenizer.from_pretrained(tok_dir)
-        if spec.adapter_path:
-            from peft import PeftModel
+        with quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
+            tok_dir = spec.adapter_path if spec.adapter_path and _has_tokenizer(spec.adapter_path) else base_dir
+            tok = AutoTokenizer.from_pretrained(tok_dir)
+            if spec.adapter_path:
+                from peft import PeftModel
 
-            # Applied on top of the base, not merged: the base stays as it is on disk.
-            model = PeftModel.from_pretrained(model, spec.adapter_path).to(device)
+                # Applied on top of the base, not merged: the base stays as it is on disk.
+                model = PeftModel.from_pretrained(model, spec.adapter_path).to(device)
         return cls(spec.name, model, tok, device)
 
     def memory_bytes(self) -> int:

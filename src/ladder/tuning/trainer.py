@@ -51,9 +51,9 @@ def load_lora_model(base_dir: Path, hp: dict, seed: int, device: str):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from ladder.models.hf import quiet_loading
+
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
-    torch.manual_seed(seed)  # LoRA's A matrices are drawn here
     cfg = LoraConfig(
         r=hp["lora_r"],
         lora_alpha=hp["lora_alpha"],
@@ -61,7 +61,10 @@ def load_lora_model(base_dir: Path, hp: dict, seed: int, device: str):
         target_modules=hp["lora_target_modules"],
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base, cfg)
+    with quiet_loading():
+        base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)
+        torch.manual_seed(seed)  # LoRA's A matrices are drawn here
+        model = get_peft_model(base, cfg)
     if device == "cuda":
         for p in model.parameters():  # trainable LoRA weights in float32 for a stable optimizer
             if p.requires_grad:
