@@ -89,3 +89,15 @@ def test_row_delta_patches_small_appending_changes_only():
     assert change.added.tolist() == [100, 101]
     assert delta.row_delta(cached_rows, np.arange(60, dtype=np.int64)) is None  # 40% removed: reload
     assert delta.row_delta(cached_rows[::2], np.arange(100, dtype=np.int64)) is None  # rows between old ones
+
+
+def test_patched_keeps_rows_in_order_and_appends():
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((50, 3)).astype(np.float32)
+    keep = rng.random(50) > 0.3
+    added = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(delta.patched(matrix, keep, added), np.concatenate([matrix[keep], added]))
+    names = np.array([f"doc{i}" for i in range(50)], dtype=object)
+    extra = np.array(["new"], dtype=object)
+    assert delta.patched(names, keep, extra).tolist() == [*names[keep].tolist(), "new"]
+    assert delta.patched(names, np.zeros(50, bool), extra).tolist() == ["new"]

@@ -33,6 +33,22 @@ def row_delta(cached: np.ndarray, now: np.ndarray) -> Delta | None:
     return Delta(keep, added)
 
 
-def rowids_in(conn, sql: str, lo: int, hi: int) -> np.ndarray:
-    """The rowids a `SELECT <rowid> ... BETWEEN ? AND ? ORDER BY` query yields, as an int64 array."""
-    return np.fromiter((r[0] for r in conn.execute(sql, (lo, hi))), dtype=np.int64)
+def rowids_in(conn, sql: str, *args) -> np.ndarray:
+    """The rowids a `SELECT group_concat(<rowid>) ...` query lists, as an ascending int64 array."""
+    listed = conn.execute(sql, args).fetchone()[0]
+    return np.sort(np.fromstring(listed, dtype=np.int64, sep=",")) if listed else np.zeros(0, dtype=np.int64)
+
+
+def patched(kept_from: np.ndarray, keep: np.ndarray, added: np.ndarray) -> np.ndarray:
+    """`kept_from[keep]` followed by `added`, in one new array (one copy of a large matrix, not two)."""
+    kept = np.flatnonzero(keep)
+    out = np.empty((len(kept) + len(added), *kept_from.shape[1:]), dtype=kept_from.dtype)
+    # Copied run by run (a document's rows are contiguous, so a change leaves few runs): each run
+    # is one block copy, where a boolean mask would gather the rows one by one.
+    breaks = np.flatnonzero(np.diff(kept) != 1) + 1
+    at = 0
+    for run in np.split(kept, breaks) if len(kept) else []:
+        out[at : at + len(run)] = kept_from[run[0] : run[-1] + 1]
+        at += len(run)
+    out[at:] = added
+    return out

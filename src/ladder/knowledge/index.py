@@ -75,16 +75,16 @@ def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
     if cached is not None and cached.vectors_version == kb["vectors_version"] and cached.vectors.shape[1] == kb[
         "embed_dim"
     ]:
-        now = delta.rowids_in(conn, "SELECT rowid FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid", lo, hi)
+        now = delta.rowids_in(conn, "SELECT group_concat(rowid) FROM kb_chunks WHERE kb_id = ?", kb["id"])
         change = delta.row_delta(cached.rowids, now)
         if change is not None:
             rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
             matrix = _Matrix(
                 kb["generation"],
                 kb["vectors_version"],
-                np.concatenate([cached.rowids[change.keep], rowids]),
-                np.concatenate([cached.doc_ids[change.keep], doc_ids]),
-                np.concatenate([cached.vectors[change.keep], vectors]),
+                delta.patched(cached.rowids, change.keep, rowids),
+                delta.patched(cached.doc_ids, change.keep, doc_ids),
+                delta.patched(cached.vectors, change.keep, vectors),
             )
     if matrix is None:
         rows = conn.execute(

@@ -244,8 +244,8 @@ class _KbTerms:
         _, lengths = _lengths(conn, "id IN (SELECT value FROM json_each(?))", json.dumps(change.added.tolist()))
         fresh = _KbTerms(
             scope.generation,
-            np.concatenate([self.rowids[change.keep], change.added]),
-            np.concatenate([self.lengths[change.keep], lengths]),
+            delta.patched(self.rowids, change.keep, change.added),
+            delta.patched(self.lengths, change.keep, lengths),
             scope,
         )
         if len(change.added) > MAX_PATCHED_ROWS:
@@ -322,7 +322,7 @@ def _kb_terms(conn: sqlite3.Connection, db_path: str, scope: Scope) -> _KbTerms:
         return cached
     change = None
     if cached is not None:
-        sql = "SELECT id FROM kb_fts_docsize WHERE id BETWEEN ? AND ? ORDER BY id"
+        sql = "SELECT group_concat(id) FROM kb_fts_docsize WHERE id BETWEEN ? AND ?"
         change = delta.row_delta(cached.rowids, delta.rowids_in(conn, sql, scope.lo, scope.hi))
     if change is not None:
         fresh = cached.moved_on(conn, scope, change)
