@@ -25,17 +25,18 @@ def calibrate(model: str | None = None, *, steps: int = 6, save: bool = False,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from ladder.models.hf import hf_dir
+    from ladder.models.hf import hf_dir, quiet_loading
     from ladder.models.registry import get_model
 
     name = model or get_settings().default_model
     spec = get_model(name, project_id)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    base = AutoModelForCausalLM.from_pretrained(hf_dir(spec, project_id), dtype=torch.float32).to(device)
-    present = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
-                      target_modules=[m for m in TARGET_MODULES if m in present] or None)
-    net = get_peft_model(base, lora)
+    with quiet_loading():
+        base = AutoModelForCausalLM.from_pretrained(hf_dir(spec, project_id), dtype=torch.float32).to(device)
+        present = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
+        lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
+                          target_modules=[m for m in TARGET_MODULES if m in present] or None)
+        net = get_peft_model(base, lora)
     net.train()
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-4)
     g = torch.Generator().manual_seed(0)

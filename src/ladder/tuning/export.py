@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ladder.errors import InvalidInput
 from ladder.models import registry
-from ladder.models.hf import hf_dir
+from ladder.models.hf import hf_dir, quiet_loading
 from ladder.settings import get_settings
 from ladder.store.blobs import atomic_dir, commit_dir
 from ladder.store.db import DEFAULT_PROJECT
@@ -30,9 +30,10 @@ def merged_model(name: str, project_id: str = DEFAULT_PROJECT):
     if spec.backend == "remote":
         raise InvalidInput(f"{name} is a remote model; only local models can be exported", param="model")
     base_dir = hf_dir(spec, project_id)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    if spec.adapter_path:
-        model = PeftModel.from_pretrained(model, spec.adapter_path).merge_and_unload()
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        if spec.adapter_path:
+            model = PeftModel.from_pretrained(model, spec.adapter_path).merge_and_unload()
     model.eval()
     return model, AutoTokenizer.from_pretrained(base_dir), spec
 
