@@ -70,30 +70,34 @@ def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
         cached = _cache.get(key)
     if cached is not None and cached.generation == kb["generation"]:
         return cached
-    lo, hi = rowid_range(kb["num"])
-    matrix = None
-    if cached is not None and cached.vectors_version == kb["vectors_version"] and cached.vectors.shape[1] == kb[
-        "embed_dim"
-    ]:
-        now = delta.rowids_in(conn, "SELECT group_concat(rowid) FROM kb_chunks WHERE kb_id = ?", kb["id"])
-        change = delta.row_delta(cached.rowids, now)
-        if change is not None:
-            rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
-            matrix = _Matrix(
-                kb["generation"],
-                kb["vectors_version"],
-                delta.patched(cached.rowids, change.keep, rowids),
-                delta.patched(cached.doc_ids, change.keep, doc_ids),
-                delta.patched(cached.vectors, change.keep, vectors),
-            )
+    matrix = _patched(conn, cached, kb) if cached is not None else None
     if matrix is None:
         rows = conn.execute(
-            "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (lo, hi)
+            "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+            rowid_range(kb["num"]),
         ).fetchall()
         matrix = _Matrix(kb["generation"], kb["vectors_version"], *_arrays(rows, kb["embed_dim"]))
     with _cache_lock:
         _cache[key] = matrix
     return matrix
+
+
+def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict) -> _Matrix | None:
+    """`cached` without the rows gone and with the rows added since; None when it must be read whole."""
+    if cached.vectors_version != kb["vectors_version"] or cached.vectors.shape[1] != kb["embed_dim"]:
+        return None  # vectors changed in place (a reindex)
+    now = delta.rowids_in(conn, "SELECT group_concat(rowid) FROM kb_chunks WHERE kb_id = ?", kb["id"])
+    change = delta.row_delta(cached.rowids, now)
+    if change is None:
+        return None
+    rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
+    return _Matrix(
+        kb["generation"],
+        kb["vectors_version"],
+        delta.patched(cached.rowids, change.keep, rowids),
+        delta.patched(cached.doc_ids, change.keep, doc_ids),
+        delta.patched(cached.vectors, change.keep, vectors),
+    )
 
 
 def _read_rows(conn: sqlite3.Connection, dim: int, rowids: list[int]):
