@@ -86,6 +86,7 @@ def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Sc
     for term in terms:  # one phrase per word, as in the MATCH expression (a repeated stem counts twice)
         rows, tf = kb.postings(conn, term)
         if len(rows):
+            tf = tf.astype(np.float64)  # bm25() computes in double
             norm = K1 * (1 - B + B * kb.lengths[rows] / stats.avgdl)
             scores[rows] += _idf(stats.rows, df.get(term, 0)) * (tf * (K1 + 1) / (tf + norm))
     hit = np.flatnonzero(scores)
@@ -206,7 +207,7 @@ def _ensure_helpers(conn: sqlite3.Connection) -> None:
 
 # -- the per-KB cache --------------------------------------------------------------------------
 
-MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs (16 bytes each); past it every cache starts over
+MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs (160 MB); past it every cache starts over
 MAX_PATCHED_ROWS = 5_000  # a change adding more rows drops the cached postings instead of patching them
 
 
@@ -234,7 +235,9 @@ class _KbTerms:
 
     def _keep(self, term: str, rows: np.ndarray, tf: np.ndarray) -> None:
         _make_room(len(rows))
-        self._postings[term] = (rows, tf)
+        # 8 bytes an entry: row indexes fit 32 bits, and frequencies (small sums of 1s and 2s) are
+        # exact in float32; the score is computed in float64 all the same.
+        self._postings[term] = (rows.astype(np.int32), tf.astype(np.float32))
         self.postings_held += len(rows)
 
     def moved_on(self, conn: sqlite3.Connection, scope: Scope, change: delta.Delta) -> _KbTerms:
