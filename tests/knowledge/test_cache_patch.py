@@ -58,16 +58,42 @@ def test_a_change_patches_the_caches_and_they_equal_a_fresh_load(monkeypatch):
     hits = {q: [h.chunk_id for h in service.search(["kb1"], q, k=5)] for q in queries}
 
     fresh_matrix, fresh_terms = cold(kb.id)
-    np.testing.assert_array_equal(matrix.rowids, fresh_matrix.rowids)
-    np.testing.assert_array_equal(matrix.doc_ids, fresh_matrix.doc_ids)
-    np.testing.assert_array_equal(matrix.vectors, fresh_matrix.vectors)
-    np.testing.assert_array_equal(terms.rowids, fresh_terms.rowids)
-    np.testing.assert_array_equal(terms.lengths, fresh_terms.lengths)
+    assert not matrix.alive.all()  # the removed rows are still there, marked dead
+    live = matrix.alive
+    np.testing.assert_array_equal(matrix.rowids[live], fresh_matrix.rowids)
+    np.testing.assert_array_equal(matrix.doc_ids[live], fresh_matrix.doc_ids)
+    np.testing.assert_array_equal(matrix.vectors[live], fresh_matrix.vectors)
+    live_rows = np.setdiff1d(np.arange(len(terms.rowids)), terms.dead)
+    np.testing.assert_array_equal(terms.rowids[live_rows], fresh_terms.rowids)
+    np.testing.assert_array_equal(terms.lengths[live_rows], fresh_terms.lengths)
     for term, (rows, tf) in terms._postings.items():
         fresh_rows, fresh_tf = fresh_terms.postings(get_db().connect(), term)
-        np.testing.assert_array_equal(rows, fresh_rows)
-        np.testing.assert_array_equal(tf, fresh_tf)
+        keep = ~np.isin(rows, terms.dead)
+        np.testing.assert_array_equal(terms.rowids[rows[keep]], fresh_terms.rowids[fresh_rows])
+        np.testing.assert_array_equal(tf[keep], fresh_tf)
     assert {q: [h.chunk_id for h in service.search(["kb1"], q, k=5)] for q in queries} == hits
+
+
+def test_new_rows_append_in_place_while_an_older_matrix_stays_valid():
+    kb = service.create_kb("kb1")
+    for i in range(30):
+        service.add_document("kb1", f"d{i}.txt", doc(i))
+    service.search(["kb1"], "zebra", k=5)
+    old, _ = cached(kb.id)
+    before = old.vectors.copy()
+    service.add_document("kb1", "new.txt", doc(100))
+    service.search(["kb1"], "zebra", k=5)
+    new, _ = cached(kb.id)
+    assert new.store is old.store and len(new.rowids) == len(old.rowids) + 1  # no copy of the matrix
+    np.testing.assert_array_equal(old.vectors, before)  # what an older search sees did not move
+    service.add_document("kb1", "other.txt", doc(101))
+    # patched again from the older matrix (as a search on an older snapshot would): a new buffer
+    path = str(get_db().path)
+    index._cache[(path, kb.id)] = old
+    service.search(["kb1"], "zebra", k=5)
+    newest, _ = cached(kb.id)
+    assert newest.store is not old.store and len(newest.rowids) == len(old.rowids) + 2
+    np.testing.assert_array_equal(newest.vectors[: len(old.rowids)], before)
 
 
 def test_a_reindex_reloads_the_matrix_whole():
@@ -90,14 +116,3 @@ def test_row_delta_patches_small_appending_changes_only():
     assert delta.row_delta(cached_rows, np.arange(60, dtype=np.int64)) is None  # 40% removed: reload
     assert delta.row_delta(cached_rows[::2], np.arange(100, dtype=np.int64)) is None  # rows between old ones
 
-
-def test_patched_keeps_rows_in_order_and_appends():
-    rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((50, 3)).astype(np.float32)
-    keep = rng.random(50) > 0.3
-    added = rng.standard_normal((4, 3)).astype(np.float32)
-    np.testing.assert_array_equal(delta.patched(matrix, keep, added), np.concatenate([matrix[keep], added]))
-    names = np.array([f"doc{i}" for i in range(50)], dtype=object)
-    extra = np.array(["new"], dtype=object)
-    assert delta.patched(names, keep, extra).tolist() == [*names[keep].tolist(), "new"]
-    assert delta.patched(names, np.zeros(50, bool), extra).tolist() == ["new"]

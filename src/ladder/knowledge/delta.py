@@ -2,8 +2,8 @@
 
 Chunk rowids are `num << 32 | seq` with seq never reused, so a chunk's text and metadata never change
 under the same rowid (a replaced document gets new rowids) and new rows always come after the old
-ones. A cache (vector matrix, keyword postings) can therefore be patched: drop the rows that are gone,
-append the new ones. Vectors do change in place on a reindex, which `kbs.vectors_version` records.
+ones. A cache (vector matrix, keyword postings) can therefore be patched: mark the rows that are gone
+dead, append the new ones. Vectors do change in place on a reindex, which `kbs.vectors_version` records.
 """
 
 from __future__ import annotations
@@ -38,17 +38,3 @@ def rowids_in(conn, sql: str, *args) -> np.ndarray:
     listed = conn.execute(sql, args).fetchone()[0]
     return np.sort(np.fromstring(listed, dtype=np.int64, sep=",")) if listed else np.zeros(0, dtype=np.int64)
 
-
-def patched(kept_from: np.ndarray, keep: np.ndarray, added: np.ndarray) -> np.ndarray:
-    """`kept_from[keep]` followed by `added`, in one new array (one copy of a large matrix, not two)."""
-    kept = np.flatnonzero(keep)
-    out = np.empty((len(kept) + len(added), *kept_from.shape[1:]), dtype=kept_from.dtype)
-    # Copied run by run (a document's rows are contiguous, so a change leaves few runs): each run
-    # is one block copy, where a boolean mask would gather the rows one by one.
-    breaks = np.flatnonzero(np.diff(kept) != 1) + 1
-    at = 0
-    for run in np.split(kept, breaks) if len(kept) else []:
-        out[at : at + len(run)] = kept_from[run[0] : run[-1] + 1]
-        at += len(run)
-    out[at:] = added
-    return out

@@ -42,13 +42,34 @@ class Hit:
         return dict(self.__dict__)
 
 
+HEADROOM = 0.1  # spare rows allocated past a matrix's end, so that new documents append in place
+
+
+class _Store:
+    """A float32 buffer that successive matrices of one KB share: each views its first n rows, and
+    rows are only ever appended past the last view, so a search holding an older matrix is unaffected."""
+
+    def __init__(self, *parts: np.ndarray):
+        n, dim = sum(len(p) for p in parts), parts[0].shape[1]
+        self.data = np.empty((n + int(n * HEADROOM) + 256, dim), dtype=np.float32)
+        self.filled = 0
+        for part in parts:
+            self.data[self.filled : self.filled + len(part)] = part
+            self.filled += len(part)
+
+
 @dataclass
 class _Matrix:
     generation: int
     vectors_version: int
-    rowids: np.ndarray  # int64, ascending
+    rowids: np.ndarray  # int64, ascending; rows of removed chunks stay until the next full read
     doc_ids: np.ndarray  # object array, doc id per row
-    vectors: np.ndarray  # float32 (n, dim)
+    alive: np.ndarray  # bool per row: False once its chunk is gone
+    store: _Store
+
+    @property
+    def vectors(self) -> np.ndarray:  # float32 (n, dim), a view
+        return self.store.data[: len(self.rowids)]
 
 
 _cache: dict[tuple[str, str], _Matrix] = {}
@@ -76,27 +97,41 @@ def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
             "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
             rowid_range(kb["num"]),
         ).fetchall()
-        matrix = _Matrix(kb["generation"], kb["vectors_version"], *_arrays(rows, kb["embed_dim"]))
+        rowids, doc_ids, vectors = _arrays(rows, kb["embed_dim"])
+        alive = np.ones(len(rowids), dtype=bool)
+        matrix = _Matrix(kb["generation"], kb["vectors_version"], rowids, doc_ids, alive, _Store(vectors))
     with _cache_lock:
         _cache[key] = matrix
     return matrix
 
 
 def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict) -> _Matrix | None:
-    """`cached` without the rows gone and with the rows added since; None when it must be read whole."""
+    """`cached` with the rows gone marked dead and the rows added since appended; None when it must
+    be read whole (a reindex changed vectors in place, or the change or the dead rows are many)."""
     if cached.vectors_version != kb["vectors_version"] or cached.vectors.shape[1] != kb["embed_dim"]:
-        return None  # vectors changed in place (a reindex)
+        return None
     now = delta.rowids_in(conn, "SELECT group_concat(rowid) FROM kb_chunks WHERE kb_id = ?", kb["id"])
-    change = delta.row_delta(cached.rowids, now)
+    change = delta.row_delta(cached.rowids, now)  # dead rows count as removed again: they bound the patching
     if change is None:
         return None
     rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
+    n_old, n_new = len(cached.rowids), len(cached.rowids) + len(rowids)
+    store = cached.store
+    with _cache_lock:
+        in_place = store.filled == n_old and len(store.data) >= n_new
+        if in_place:
+            store.filled = n_new
+    if in_place:
+        store.data[n_old:n_new] = vectors
+    else:
+        store = _Store(cached.vectors, vectors)
     return _Matrix(
         kb["generation"],
         kb["vectors_version"],
-        delta.patched(cached.rowids, change.keep, rowids),
-        delta.patched(cached.doc_ids, change.keep, doc_ids),
-        delta.patched(cached.vectors, change.keep, vectors),
+        np.concatenate([cached.rowids, rowids]),
+        np.concatenate([cached.doc_ids, doc_ids]),
+        np.concatenate([change.keep, np.ones(len(rowids), dtype=bool)]),
+        store,
     )
 
 
@@ -180,6 +215,8 @@ def hybrid(
     pending = _pool.submit(_keyword_ranks, conn, db_path, kbs, words, allowed_docs, depth) if words else None
     try:
         sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
+        for m, sims in zip(matrices, sims_by_kb, strict=True):
+            sims[~m.alive] = -np.inf
     finally:
         bm25_rank = pending.result() if pending else {}
     if allowed_docs is not None:

@@ -89,6 +89,7 @@ def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Sc
             tf = tf.astype(np.float64)  # bm25() computes in double
             norm = K1 * (1 - B + B * kb.lengths[rows] / stats.avgdl)
             scores[rows] += _idf(stats.rows, df.get(term, 0)) * (tf * (K1 + 1) / (tf + norm))
+    scores[kb.dead] = 0.0
     hit = np.flatnonzero(scores)
     if len(hit) > depth:  # the rows scoring at least the depth-th best score; ties are cut by rowid
         kth = np.partition(scores[hit], len(hit) - depth)[len(hit) - depth]
@@ -214,8 +215,10 @@ MAX_PATCHED_ROWS = 5_000  # a change adding more rows drops the cached postings 
 class _KbTerms:
     """One KB generation: its rowids and row lengths, and the postings of the terms asked for so far."""
 
-    def __init__(self, generation: int, rowids: np.ndarray, lengths: np.ndarray, scope: Scope):
+    def __init__(self, generation: int, rowids: np.ndarray, lengths: np.ndarray, scope: Scope, alive=None):
         self.generation, self.rowids, self.lengths, self.scope = generation, rowids, lengths, scope
+        # rows of chunks removed since the last full read stay (their postings too) but never score
+        self.dead = np.flatnonzero(~alive) if alive is not None else np.zeros(0, dtype=np.int64)
         self.postings_held = 0
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -237,32 +240,31 @@ class _KbTerms:
         _make_room(len(rows))
         # 8 bytes an entry: row indexes fit 32 bits, and frequencies (small sums of 1s and 2s) are
         # exact in float32; the score is computed in float64 all the same.
-        self._postings[term] = (rows.astype(np.int32), tf.astype(np.float32))
+        self._postings[term] = (rows.astype(np.int32, copy=False), tf.astype(np.float32, copy=False))
         self.postings_held += len(rows)
 
     def moved_on(self, conn: sqlite3.Connection, scope: Scope, change: delta.Delta) -> _KbTerms:
-        """This KB at a later generation: rows gone are dropped; rows added get their lengths and,
-        for the terms cached here, their hits (read by tokenizing them as kb_fts did)."""
-        kept = int(change.keep.sum())
+        """This KB at a later generation: rows gone are marked dead (row indexes stay put); rows added
+        are appended with their lengths and, for the terms cached here, their hits (read by
+        tokenizing them as kb_fts did)."""
         _, lengths = _lengths(conn, "id IN (SELECT value FROM json_each(?))", json.dumps(change.added.tolist()))
         fresh = _KbTerms(
             scope.generation,
-            delta.patched(self.rowids, change.keep, change.added),
-            delta.patched(self.lengths, change.keep, lengths),
+            np.concatenate([self.rowids, change.added]),
+            np.concatenate([self.lengths, lengths]),
             scope,
+            np.concatenate([change.keep, np.ones(len(change.added), dtype=bool)]),
         )
         if len(change.added) > MAX_PATCHED_ROWS:
             return fresh  # reading each term again on first use is cheaper than tokenizing that many rows
         added = _added_hits(conn, change.added, list(self._postings)) if len(change.added) else {}
-        new_index = np.cumsum(change.keep) - 1
         for term, (rows, tf) in list(self._postings.items()):
-            still = change.keep[rows]
-            rowids, more = added.get(term, (np.zeros(0, dtype=np.int64), np.zeros(0)))
-            fresh._keep(
-                term,
-                np.concatenate([new_index[rows[still]], kept + np.searchsorted(change.added, rowids)]),
-                np.concatenate([tf[still], more]),
-            )
+            if term in added:
+                rowids, more = added[term]
+                rows = np.concatenate([rows, len(self.rowids) + np.searchsorted(change.added, rowids)])
+                tf = np.concatenate([tf, more]).astype(np.float32)
+            fresh._postings[term] = (rows.astype(np.int32, copy=False), tf)  # mostly the same arrays: no new room
+            fresh.postings_held += len(rows)
         return fresh
 
     def clear(self) -> None:
