@@ -123,3 +123,16 @@ def test_term_statistics_follow_the_index_tokenizer(corpus):
     # porter stemming and diacritics removal, as in kb_fts: these pairs are one index term each
     assert tokens[0] == tokens[1] == ["chang"] and tokens[2] == tokens[3] == ["cafe"]
     assert tokens[4] == ["foo", "bar"] and tokens[5] == ["x"]
+
+
+def test_a_new_connection_works_when_every_word_is_already_tokenized(corpus):
+    import sqlite3
+
+    conn, vocab, _ = corpus
+    words = vocab[:3]
+    first = top(conn, words, scope(901))
+    other = sqlite3.connect(get_db().path)  # no helper tables yet; the words' tokens are cached
+    try:
+        assert keyword.top_rows(other, str(get_db().path), words, scope(901), DEPTH) == first
+    finally:
+        other.close()

@@ -75,9 +75,10 @@ def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Sc
     """(rowid, BM25 score, higher is better) of the `depth` best rows for the OR of `words`, best first."""
     if not words:
         return []
-    tokens = tokenize(conn, words)
+    tokens = tokenize(conn, words, db_path)
     if scope.doc_filter is not None or any(len(t) > 1 for t in tokens):
         return fts5_top_rows(conn, words, scope, depth)
+    _ensure_helpers(conn)
     stats = _global_stats(conn)
     terms = [t[0] for t in tokens if t]
     df = _row_counts(conn, db_path, stats, sorted(set(terms)))
@@ -172,13 +173,27 @@ def _row_counts(conn: sqlite3.Connection, db_path: str, stats: _Stats, terms: li
     return counts
 
 
-def tokenize(conn: sqlite3.Connection, words: list[str]) -> list[list[str]]:
+_token_cache: dict[tuple[str, str], list[str]] = {}  # (db path, word) -> index terms
+MAX_CACHED_WORDS = 100_000
+
+
+def tokenize(conn: sqlite3.Connection, words: list[str], db_path: str = "") -> list[list[str]]:
     """Each word's index terms, by a tokenizer identical to kb_fts's (stemming, diacritics, splitting)."""
-    try:
-        conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
-    except sqlite3.OperationalError:  # this connection has no helper tables yet
-        _ensure_helpers(conn)
-        conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
+    known = [_token_cache.get((db_path, w)) for w in words] if db_path else [None] * len(words)
+    missing = [w for w, t in zip(words, known, strict=True) if t is None]
+    if missing:
+        found = dict(zip(missing, _run_tokenizer(conn, missing), strict=True))
+        if db_path:
+            if len(_token_cache) > MAX_CACHED_WORDS:
+                _token_cache.clear()
+            _token_cache.update({(db_path, w): t for w, t in found.items()})
+        known = [t if t is not None else found[w] for w, t in zip(words, known, strict=True)]
+    return known
+
+
+def _run_tokenizer(conn: sqlite3.Connection, words: list[str]) -> list[list[str]]:
+    _ensure_helpers(conn)
+    conn.executemany("INSERT INTO temp.ladder_query_words(rowid, w) VALUES (?, ?)", enumerate(words))
     try:
         tokens: list[list[str]] = [[] for _ in words]
         for doc, term in conn.execute("SELECT doc, term FROM temp.ladder_query_tokens ORDER BY doc, offset"):
@@ -190,6 +205,8 @@ def tokenize(conn: sqlite3.Connection, words: list[str]) -> list[list[str]]:
 
 def _ensure_helpers(conn: sqlite3.Connection) -> None:
     """Per-connection temp tables: a tokenizer like kb_fts's, and views of kb_fts's terms."""
+    if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'ladder_new_hits'").fetchone():
+        return
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kb_fts'").fetchone()[0]
     found = re.search(r"tokenize\s*=\s*'((?:[^']|'')*)'", sql)
     tokenize = f", tokenize='{found.group(1)}'" if found else ""
