@@ -4,10 +4,10 @@ FTS5 computes bm25() row by row, and a common word matches half the corpus, so r
 matching row costs tens of milliseconds at 100k chunks. Here the index's own statistics are read
 from FTS5 (which rows hold a term and how often, per column; row lengths; row count and average
 length) and the score is FTS5's bm25() formula computed with numpy over all rows at once. A KB's
-row lengths and the postings of the terms asked for are cached per KB generation (like the vector
-matrix), so a term costs one read of its postings after each change of the KB. Tests check that
-the ranking equals FTS5's `ORDER BY bm25()`. A word the tokenizer splits into several tokens (a
-phrase) and a document filter go to FTS5 directly.
+row lengths and the postings of the terms asked for are cached and, like the vector matrix,
+patched when the KB changes (`delta.py`), so a term costs one read of its postings per process.
+Tests check that the ranking equals FTS5's `ORDER BY bm25()`. A word the tokenizer splits into
+several tokens (a phrase) and a document filter go to FTS5 directly.
 """
 
 from __future__ import annotations
