@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 from ladder.errors import LadderError, NotFound
 from ladder.ids import new_id
 from ladder.server.deps import Principal, in_thread, principal
+from ladder.store.scratch import Scratch
 
 router = APIRouter(tags=["evals"])
 log = logging.getLogger("ladder.server")
@@ -43,14 +45,25 @@ def _run(task_id: str, body: EvalStart, project_id: str, path: str) -> None:
     _finish(task_id, "eval", work)
 
 
-def _launch(kind: str, project_id: str, target, args: tuple, **extra) -> dict:
-    """Record a running task (`eval-…` or `climb-…`) and start its work in a background thread."""
+def _launch(kind: str, project_id: str, target, args: tuple, scratch: Scratch, **extra) -> dict:
+    """Record a running task (`eval-…` or `climb-…`) and start its work in a background thread.
+
+    The thread owns `scratch` (the run's input copies) from here on and removes it when the work ends,
+    however it ends; a crash leaves it to the start-up sweep.
+    """
     task_id = new_id(kind)
     task = {"id": task_id, "object": f"{kind}.task", "status": "running", **extra, "run_id": None,
             "error": None, "created_at": int(time.time()), "finished_at": None, "project_id": project_id}
+
+    def run() -> None:
+        try:
+            target(task_id, *args)
+        finally:
+            scratch.close()
+
     with _lock:
         _tasks[task_id] = task
-    threading.Thread(target=target, args=(task_id, *args), daemon=True).start()
+    threading.Thread(target=run, daemon=True).start()
     return _public(task)
 
 
@@ -71,8 +84,13 @@ def _start(body: EvalStart, project_id: str) -> dict:
     from ladder.pipelines import service
 
     service.get_bot(body.bot, project_id=project_id)  # 404 now, not later
-    test = _local_copy(body.test_file, project_id, "test")
-    return _launch("eval", project_id, _run, (body, project_id, test), bot=body.bot)
+    scratch = Scratch("eval")
+    try:
+        test = _local_copy(body.test_file, project_id, "test", scratch.path)
+        return _launch("eval", project_id, _run, (body, project_id, test), scratch, bot=body.bot)
+    except BaseException:
+        scratch.close()
+        raise
 
 
 def _public(task: dict) -> dict:
@@ -124,14 +142,12 @@ class ClimbStart(BaseModel):
     tune: bool = True
 
 
-def _local_copy(file_id: str, project_id: str, stem: str) -> str:
-    import tempfile
-    from pathlib import Path
-
+def _local_copy(file_id: str, project_id: str, stem: str, scratch: Path) -> str:
+    """Copy an uploaded file into the run's scratch directory, keeping its extension (readers go by it)."""
     from ladder.store import files
 
     rec = files.get(file_id, project_id)
-    path = Path(tempfile.mkdtemp(prefix="ladder-run-")) / f"{stem}{Path(rec.filename).suffix or '.jsonl'}"
+    path = scratch / f"{stem}{Path(rec.filename).suffix or '.jsonl'}"
     path.write_bytes(rec.read_bytes())
     return str(path)
 
@@ -150,9 +166,14 @@ def _run_climb(task_id: str, body: ClimbStart, project_id: str, train_path: str,
 
 
 def _start_climb(body: ClimbStart, project_id: str) -> dict:
-    train = _local_copy(body.train_file, project_id, "train")
-    test = _local_copy(body.test_file, project_id, "test")
-    return _launch("climb", project_id, _run_climb, (body, project_id, train, test))
+    scratch = Scratch("climb")
+    try:
+        train = _local_copy(body.train_file, project_id, "train", scratch.path)
+        test = _local_copy(body.test_file, project_id, "test", scratch.path)
+        return _launch("climb", project_id, _run_climb, (body, project_id, train, test), scratch)
+    except BaseException:
+        scratch.close()
+        raise
 
 
 def _climb_summary(run_id: str, project_id: str) -> dict:
@@ -184,8 +205,6 @@ async def get_climb(climb_id: str, who: Principal = Depends(principal)) -> dict:
 @router.get("/api/climbs/{climb_id}/report", tags=["climbs"], response_class=HTMLResponse)
 async def climb_report(climb_id: str, who: Principal = Depends(principal)) -> HTMLResponse:
     """The climb's HTML report (plots inline or beside it under the report directory)."""
-    from pathlib import Path
-
     task = _task(climb_id, who.project_id)
     if not task["run_id"]:
         raise NotFound(f"climb {climb_id} has no report yet (status {task['status']})", param="climb_id")

@@ -6,7 +6,6 @@ import hashlib
 import random
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from ladder.errors import InvalidInput, LadderError
 from ladder.settings import get_settings
 from ladder.store import files
 from ladder.store.db import DEFAULT_PROJECT, get_db
+from ladder.store.scratch import scratch_dir
 from ladder.tuning import jobs, leases
 from ladder.tuning.hparams import resolve
 from ladder.tuning.jobs import Checkpoint, Event, Job
@@ -104,7 +104,7 @@ def create_job(
     if suffix is not None and not SUFFIX_RE.match(suffix):
         raise InvalidInput("suffix must be 1-40 letters, digits, '-' or '_'", param="suffix")
     seed = int(seed) if seed is not None else random.randrange(2**31)
-    with tempfile.TemporaryDirectory() as td:
+    with scratch_dir("tune") as td:  # inside the data dir, gone when validation ends
         train_rec, train_path = _materialise(training_file, project_id, "training_file", Path(td))
         val = (
             _materialise(validation_file, project_id, "validation_file", Path(td))
