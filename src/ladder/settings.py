@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     cache_root: Path | None = Field(default=None, alias="LADDER_CACHE_DIR")
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # 0: let the backend choose
+    # Variables a remote model may name with --api-key-env besides *_API_KEY / *_TOKEN / *_KEY ones,
+    # comma-separated; the only ones a project's own remote model may name (see models/registry.py).
+    remote_key_envs: str = ""
 
     @property
     def db_path(self) -> Path:

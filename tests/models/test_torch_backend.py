@@ -129,8 +129,10 @@ def test_shared_prompt_start_is_run_once_and_changes_no_output(tiny_model):
 
     system = "You classify support messages. Categories: billing, outage, account, shipping. " * 3
     asks = ["My invoice is wrong", "The network is down again since this morning", "x", "Where is my parcel?"]
-    reqs = [ChatRequest.of([{"role": "system", "content": system}, {"role": "user", "content": a}], max_tokens=6)
-            for a in asks]
+    reqs = [
+        ChatRequest.of([{"role": "system", "content": system}, {"role": "user", "content": a}], max_tokens=6)
+        for a in asks
+    ]
     singles = [service.chat(tiny_model, r) for r in reqs]
     backend = service.open_backend(tiny_model, backend="torch")
     widths = []

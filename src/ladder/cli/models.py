@@ -8,8 +8,9 @@ from rich.table import Table
 from ladder.cli.console import console
 from ladder.models import registry
 
-app = typer.Typer(help="Register and list models (local GGUF or HF dirs, remote OpenAI-compatible, tuned).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Register and list models (local GGUF or HF dirs, remote OpenAI-compatible, tuned).", no_args_is_help=True
+)
 
 
 def _size(n: int | None) -> str:
@@ -46,7 +47,11 @@ def add_remote(
     name: str,
     base_url: str = typer.Option(..., help="e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1"),
     model: str = typer.Option(..., help="the model name the endpoint knows"),
-    api_key_env: str = typer.Option(None, help="environment variable holding the API key"),
+    api_key_env: str = typer.Option(
+        None,
+        help="environment variable holding the API key, sent to the endpoint as a bearer token: its name "
+        "must end in _API_KEY, _TOKEN or _KEY, or be listed in LADDER_REMOTE_KEY_ENVS",
+    ),
 ) -> None:
     """Register a model served by an OpenAI-compatible endpoint."""
     spec = registry.add_remote(name, base_url, model, api_key_env)

