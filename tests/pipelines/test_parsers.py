@@ -43,5 +43,5 @@ def test_regex_parser_and_bad_specs():
         ParserSpec("regex", pattern="(")
     with pytest.raises(InvalidInput, match="parser must be"):
         ParserSpec("yaml")
-    with pytest.raises(InvalidInput, match="Schema is invalid"):
+    with pytest.raises(InvalidInput, match="not a valid JSON Schema"):
         ParserSpec("json", schema={"type": 12})

@@ -6,8 +6,9 @@ import threading
 import time
 from collections.abc import Iterator
 
+from ladder.errors import InvalidInput
 from ladder.models.cache import ModelCache
-from ladder.models.registry import ModelSpec, get_model
+from ladder.models.registry import BACKENDS, ModelSpec, get_model
 from ladder.models.types import Backend, ChatRequest, ChatResponse, Delta, Usage
 from ladder.models.validate import check_fits, check_request
 from ladder.settings import get_settings
@@ -31,9 +32,16 @@ def pick_backend(spec: ModelSpec, backend: str | None) -> str:
     if backend is None:
         return spec.backend
     if spec.backend == "remote" and backend != "remote":
-        raise ValueError(f"{spec.name} is a remote model; it has no local {backend} backend")
+        raise InvalidInput(f"{spec.name} is a remote model; it has no local {backend} backend", param="backend")
+    if backend == "remote" and spec.backend != "remote":
+        # A local model has no endpoint: "remote" would send its prompts to the SDK's default URL.
+        raise InvalidInput(f"{spec.name} is a local model; backend 'remote' is only for models added with "
+                           "`ladder models add-remote`", param="backend")
     if backend == "llamacpp" and not spec.is_gguf:
-        raise ValueError(f"{spec.name} has no GGUF file for llama.cpp; export one with `ladder export`")
+        raise InvalidInput(f"{spec.name} has no GGUF file for llama.cpp; export one with `ladder export`",
+                           param="backend")
+    if backend not in BACKENDS:
+        raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}", param="backend")
     return backend
 
 

@@ -7,10 +7,30 @@ import json
 from dataclasses import dataclass, field, fields
 
 from ladder.errors import InvalidInput
+from ladder.models.registry import BACKENDS
+from ladder.models.text_stops import stop_list
 from ladder.models.types import GenerationParams
 from ladder.pipelines.parsers import ParserSpec
 
 SHOT_MODES = ("fixed", "retrieved")
+# No model ladder serves has a longer context; a server also holds a bot to its own, smaller cap.
+MAX_TOKENS_CEILING = 131_072
+MAX_FEW_SHOT_K = 10_000
+MAX_RETRIEVAL_K = 100  # as many passages as one knowledge-base search returns
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what SQLite, torch and the OpenAI API all accept
+
+
+def _integer(name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidInput(f"{name} must be an integer from {lo} to {hi}, not {str(value)[:40]}", param=name)
+
+
+def _number(name: str, value: object, lo: float, hi: float, *, above_lo: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (
+        lo < value <= hi if above_lo else lo <= value <= hi)
+    if not ok:  # NaN fails both comparisons
+        span = f"above {lo} and at most {hi}" if above_lo else f"from {lo} to {hi}"
+        raise InvalidInput(f"{name} must be a number {span}, not {str(value)[:40]}", param=name)
 
 
 @dataclass
@@ -42,22 +62,52 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.parser, dict):
-            self.parser = ParserSpec(**self.parser)
-        if not self.model:
-            raise InvalidInput("a pipeline needs a model", param="model")
+            try:
+                self.parser = ParserSpec(**self.parser)
+            except TypeError as e:
+                raise InvalidInput(f"parser: {e}; it takes kind, labels, schema, pattern", param="parser") from e
+        if not isinstance(self.parser, ParserSpec):
+            raise InvalidInput("parser must be an object such as {\"kind\": \"label\", \"labels\": [...]}",
+                               param="parser")
+        if not self.model or not isinstance(self.model, str):
+            raise InvalidInput("a pipeline needs a model (a model name)", param="model")
+        self._check_prompt()
+        self._check_generation()
+
+    def _check_prompt(self) -> None:
+        for name in ("system_prompt", "output_instruction", "input_template"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidInput(f"{name} must be text", param=name)
         if self.few_shot_mode not in SHOT_MODES:
             raise InvalidInput(f"few_shot_mode must be one of {', '.join(SHOT_MODES)}", param="few_shot_mode")
-        if self.few_shot_k < 0 or self.retrieval_k < 1:
-            raise InvalidInput("few_shot_k must be >= 0 and retrieval_k >= 1", param="few_shot_k")
+        if not isinstance(self.few_shot, list):
+            raise InvalidInput("few_shot must be a list of {\"input\": text, \"output\": text}", param="few_shot")
         for i, ex in enumerate(self.few_shot):
             if not isinstance(ex, dict) or not isinstance(ex.get("input"), str) or not isinstance(
                     ex.get("output"), str):
                 raise InvalidInput(f"few_shot[{i}] must be {{\"input\": text, \"output\": text}}",
                                    param="few_shot")
+        _integer("few_shot_k", self.few_shot_k, 0, MAX_FEW_SHOT_K)
         if self.input_template and "{input}" not in self.input_template:
             raise InvalidInput("input_template must contain {input}", param="input_template")
         if self.few_shot_mode == "retrieved" and self.few_shot and not self.few_shot_k:
             raise InvalidInput("retrieved few-shot needs few_shot_k >= 1", param="few_shot_k")
+        if not isinstance(self.kbs, list) or not all(isinstance(k, str) for k in self.kbs):
+            raise InvalidInput("kbs must be a list of knowledge-base names", param="kbs")
+        _integer("retrieval_k", self.retrieval_k, 1, MAX_RETRIEVAL_K)
+        if self.retrieval_threshold is not None:
+            _number("retrieval_threshold", self.retrieval_threshold, -1.0, 1.0)
+
+    def _check_generation(self) -> None:
+        _integer("max_tokens", self.max_tokens, 1, MAX_TOKENS_CEILING)
+        _number("temperature", self.temperature, 0.0, 2.0)
+        _number("top_p", self.top_p, 0.0, 1.0, above_lo=True)
+        if self.seed is not None:
+            _integer("seed", self.seed, *SEED_RANGE)
+        self.stop = stop_list(self.stop)
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)} (or unset: the model's own), "
+                               f"not {str(self.backend)[:40]!r}", param="backend")
 
     def frame(self, text: str) -> str:
         return self.input_template.replace("{input}", text) if self.input_template else text

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
-from ladder.errors import InvalidInput
+import regex
 
+from ladder.errors import InvalidInput
+from ladder.pipelines import patterns, schema_check
+
+log = logging.getLogger("ladder.pipelines")
 KINDS = ("text", "label", "json", "regex")
 
 
@@ -33,19 +38,11 @@ class ParserSpec:
         if self.kind == "label" and not self.labels:
             raise InvalidInput("a label parser needs its label set (--labels a,b,c)", param="labels")
         if self.kind == "json" and self.schema is not None:
-            import jsonschema
-
-            try:
-                jsonschema.Draft202012Validator.check_schema(self.schema)
-            except jsonschema.SchemaError as e:
-                raise InvalidInput(f"the JSON Schema is invalid: {e.message}", param="schema") from e
+            schema_check.check_schema(self.schema, param="schema")
         if self.kind == "regex":
             if not self.pattern:
                 raise InvalidInput("a regex parser needs a pattern", param="pattern")
-            try:
-                re.compile(self.pattern)
-            except re.error as e:
-                raise InvalidInput(f"the regex {self.pattern!r} is invalid: {e}", param="pattern") from e
+            patterns.compile_pattern(self.pattern, param="pattern", flags=regex.S)
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "labels": list(self.labels), "schema": self.schema, "pattern": self.pattern}
@@ -62,11 +59,24 @@ class ParserSpec:
             return parse_label(text, self.labels)
         if self.kind == "json":
             return parse_json(text, self.schema)
-        m = re.fullmatch(self.pattern, text.strip(), flags=re.S)
+        return parse_regex(text, self.pattern or "")
+
+
+def parse_regex(text: str, pattern: str) -> tuple[str | None, bool]:
+    """The first group (or the whole match): valid when the pattern matches the whole output.
+
+    A pattern that runs past its time bound on this output counts as not matching.
+    """
+    budget = patterns.Budget()
+    try:
+        m = budget.fullmatch(pattern, text.strip(), flags=regex.S)
         if m:
             return (m.group(1) if m.groups() else m.group(0)), True
-        m = re.search(self.pattern, text, flags=re.S)
-        return ((m.group(1) if m.groups() else m.group(0)) if m else None), False
+        m = budget.search(pattern, text, flags=regex.S)
+    except patterns.PatternLimitExceeded as e:
+        log.warning("regex parser: %s", e)
+        return None, False
+    return ((m.group(1) if m.groups() else m.group(0)) if m else None), False
 
 
 def parse_label(text: str, labels: list[str]) -> tuple[str | None, bool]:
@@ -100,12 +110,12 @@ def parse_json(text: str, schema: dict | None) -> tuple[object, bool]:
     for c, whole in candidates:
         try:
             value = json.loads(c)
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
             continue
         if schema is not None:
-            import jsonschema
-
-            if not jsonschema.Draft202012Validator(schema).is_valid(value):
+            why = schema_check.first_error(schema, value)
+            if why is not None:
+                log.info("json parser: the output is not valid against the schema %s", why)
                 return value, False
         return value, whole
     return None, False

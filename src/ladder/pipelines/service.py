@@ -9,6 +9,7 @@ import time
 from ladder.errors import Conflict, InvalidInput, NotFound
 from ladder.ids import new_id
 from ladder.models.registry import get_model
+from ladder.models.service import pick_backend
 from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.pipeline import Pipeline
 from ladder.store.db import DEFAULT_PROJECT, get_db
@@ -25,12 +26,17 @@ def _row_to_pipeline(row) -> Pipeline:
     return Pipeline(cfg, name=row["name"], version=row["version"], bot_id=row["id"], project_id=row["project_id"])
 
 
+def _check_model(cfg: PipelineConfig, project_id: str) -> None:
+    """The model exists for this project and can be served by the backend the bot names."""
+    pick_backend(get_model(cfg.model, project_id), cfg.backend)
+
+
 def create_bot(name: str, config: PipelineConfig | dict, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
     """Store a new bot (version 1). The model must exist; the name must be free."""
     if not _NAME.match(name or ""):
         raise InvalidInput(f"bot name {name!r}: use 1-64 letters, digits, '.', '_' or '-'", param="name")
     cfg = _config(config)
-    get_model(cfg.model, project_id)
+    _check_model(cfg, project_id)
     db = get_db()
     bot_id = new_id("bot")
     with db.tx() as conn:
@@ -45,7 +51,11 @@ def get_bot(name: str, version: int | None = None, *, project_id: str = DEFAULT_
     """A bot by name (or `bot-…` id), latest version unless one is named; `name@3` also picks version 3."""
     if version is None and "@" in name:
         name, _, v = name.partition("@")
-        version = int(v.lstrip("v")) if v.lstrip("v").isdigit() else None
+        digits = v.lstrip("v")
+        if digits.isascii() and digits.isdigit():  # "²" is a digit to isdigit() but not to int()
+            version = int(digits) if len(digits) <= 19 else 2**63  # no 5,000-digit int(); refused below
+    if version is not None and not 0 < version < 2**63:  # SQLite's INTEGER range; beyond it sqlite3 overflows
+        raise InvalidInput(f"bot version {version} is out of range (1 to {2**63 - 1})", param="version")
     col = "id" if name.startswith("bot-") else "name"
     sql = f"SELECT * FROM bots WHERE project_id=? AND {col}=?"
     params: tuple = (project_id, name)
@@ -66,7 +76,7 @@ def edit_bot(name: str, changes: dict, *, project_id: str = DEFAULT_PROJECT) -> 
     if not changes:
         return current
     cfg = current.config.replace(**changes)
-    get_model(cfg.model, project_id)
+    _check_model(cfg, project_id)
     with get_db().tx() as conn:
         top = conn.execute("SELECT MAX(version) FROM bots WHERE project_id=? AND name=?",
                            (project_id, current.name)).fetchone()[0]

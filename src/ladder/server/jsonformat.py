@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import jsonschema
-
 from ladder.errors import InvalidInput, LadderError
+from ladder.pipelines import schema_check
 from ladder.server.schemas import ResponseFormat
 
 
@@ -28,14 +27,7 @@ def schema_of(rf: ResponseFormat | None) -> dict | None:
             "response_format.json_schema.schema is required for type json_schema",
             param="response_format.json_schema",
         )
-    try:
-        jsonschema.Draft202012Validator.check_schema(rf.json_schema.schema_)
-    except jsonschema.SchemaError as e:
-        raise InvalidInput(
-            f"response_format.json_schema.schema is not a valid JSON Schema: {e.message}",
-            param="response_format.json_schema.schema",
-        ) from e
-    return rf.json_schema.schema_
+    return schema_check.check_schema(rf.json_schema.schema_, param="response_format.json_schema.schema")
 
 
 def instruction(schema: dict) -> str:
@@ -66,10 +58,13 @@ def check(text: str, schema: dict) -> tuple[str | None, str]:
         value = json.loads(candidate)
     except json.JSONDecodeError as e:
         return None, f"not JSON ({e.msg} at position {e.pos})"
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        return None, f"not usable JSON ({str(e)[:200]})"
+    except RecursionError:
+        return None, "not usable JSON (nested too deeply)"
     if not isinstance(value, dict):
         return None, "not a JSON object"
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].path) or "(root)"
-        return None, f"at {where}: {errors[0].message[:200]}"
+    why = schema_check.first_error(schema, value)
+    if why is not None:
+        return None, why
     return json.dumps(value, ensure_ascii=False), ""

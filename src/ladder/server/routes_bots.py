@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ladder.server.deps import Principal, in_thread, principal
+from ladder.errors import InvalidInput
+from ladder.server.deps import Principal, in_thread, principal, state
+from ladder.server.schemas import MAX_VERSION
 
 router = APIRouter(tags=["bots"])
 
@@ -17,7 +19,7 @@ class BotCreate(BaseModel):
 
 class BotChat(BaseModel):
     messages: list[dict] | str = Field(..., description="a question, or OpenAI-style messages")
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
 def _svc():
@@ -26,10 +28,17 @@ def _svc():
     return service
 
 
+def _within_cap(settings: dict, cap: int) -> dict:
+    """A bot answers through this server, so its max_tokens is held to the server's cap like a request's."""
+    max_tokens = settings.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens > cap:
+        raise InvalidInput(f"max_tokens {max_tokens} is above this server's cap of {cap}", param="max_tokens",
+                           code="max_tokens_too_large")
+    return settings
+
+
 def _checked(fn, *args, **kwargs):
     """Pipeline settings of the wrong shape are the caller's mistake (400), never a 500."""
-    from ladder.errors import InvalidInput
-
     try:
         return fn(*args, **kwargs)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
@@ -41,8 +50,9 @@ def _shown(p) -> dict:
 
 
 @router.post("/api/bots")
-async def create_bot(body: BotCreate, who: Principal = Depends(principal)) -> dict:
-    return _shown(await in_thread(_checked, _svc().create_bot, body.name, body.config, project_id=who.project_id))
+async def create_bot(body: BotCreate, request: Request, who: Principal = Depends(principal)) -> dict:
+    config = _within_cap(body.config, state(request).config.max_tokens_cap)
+    return _shown(await in_thread(_checked, _svc().create_bot, body.name, config, project_id=who.project_id))
 
 
 @router.get("/api/bots")
@@ -51,13 +61,15 @@ async def list_bots(who: Principal = Depends(principal)) -> dict:
 
 
 @router.get("/api/bots/{name}")
-async def get_bot(name: str, version: int | None = Query(None, ge=1), who: Principal = Depends(principal)) -> dict:
+async def get_bot(name: str, version: int | None = Query(None, ge=1, le=MAX_VERSION),
+                  who: Principal = Depends(principal)) -> dict:
     return _shown(await in_thread(_svc().get_bot, name, version, project_id=who.project_id))
 
 
 @router.post("/api/bots/{name}/versions")
-async def new_version(name: str, changes: dict, who: Principal = Depends(principal)) -> dict:
+async def new_version(name: str, changes: dict, request: Request, who: Principal = Depends(principal)) -> dict:
     """Apply changes to the latest version and store them as the next version."""
+    changes = _within_cap(changes, state(request).config.max_tokens_cap)
     return _shown(await in_thread(_checked, _svc().edit_bot, name, changes, project_id=who.project_id))
 
 
@@ -68,7 +80,6 @@ async def versions(name: str, who: Principal = Depends(principal)) -> dict:
 
 
 def _chat(name: str, body: BotChat, project_id: str) -> dict:
-    from ladder.errors import InvalidInput
     from ladder.pipelines.pipeline import as_plain
 
     pipe = _svc().get_bot(name, body.version, project_id=project_id)

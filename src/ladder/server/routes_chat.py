@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from ladder.errors import InvalidInput, NotFound
 from ladder.ids import new_id
+from ladder.models.text_stops import stop_list
 from ladder.models.types import ChatRequest, GenerationParams, Message
 from ladder.server import bots_bridge, jsonformat
 from ladder.server.deps import Principal, in_thread, principal, state
@@ -87,9 +88,7 @@ def _to_request(body: ChatCompletionRequest, cap: int, default_max: int) -> Chat
             param="max_tokens",
             code="max_tokens_too_large",
         )
-    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    if len(stop) > 4 or any(len(s) > 200 or not s for s in stop):
-        raise InvalidInput("stop: at most 4 non-empty sequences of at most 200 characters", param="stop")
+    stop = stop_list(body.stop)
     params = GenerationParams(
         max_tokens=max_tokens,
         temperature=body.temperature if body.temperature is not None else GenerationParams.temperature,

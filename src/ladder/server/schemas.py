@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXT = 1_000_000  # characters in one message or one embedding input
+# Bot versions are SQLite INTEGERs; far more than any bot will have, far less than SQLite's 2**63 - 1.
+MAX_VERSION = 2**31 - 1
 
 
 class _Open(BaseModel):
