@@ -31,6 +31,13 @@ def write_chat(path: Path, n: int, offset: int = 0) -> Path:
     return path
 
 
+def file_id(path: Path, project_id: str = "proj-default") -> str:
+    """Store a local file as the project's `file-…` (unchecked, so create_job's own checks are what a test sees)."""
+    from ladder.store import files
+
+    return files.create(path.read_bytes(), path.name, "fine-tune", project_id).id
+
+
 @pytest.fixture
 def fast_hp() -> dict:
     return dict(FAST_HP)

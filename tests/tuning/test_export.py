@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.tuning.conftest import file_id
 
 from ladder.models import registry
 from ladder.tuning import export, leases, service, worker
@@ -15,7 +16,7 @@ PROMPTS = ["Where is my card?", "I want a refund for order 1234.", "hello"]
 
 
 def tuned(model: str, data: Path, hp: dict) -> str:
-    job = service.create_job(str(data), model=model, suffix="x", hyperparameters=hp, seed=5)
+    job = service.create_job(file_id(data), model=model, suffix="x", hyperparameters=hp, seed=5)
     done = worker.run_job(leases.claim_next("test"))
     assert done.id == job.id and done.status == "succeeded", done.error
     return done.fine_tuned_model

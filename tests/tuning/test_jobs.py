@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.tuning.conftest import file_id
 
 from ladder.errors import Conflict, InvalidInput, NotFound
 from ladder.models import registry
@@ -23,8 +24,8 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(
     tiny_model, train_file, valid_file, fast_hp, make_chat
 ):
     job = service.create_job(
-        str(train_file),
-        validation_file=str(valid_file),
+        file_id(train_file),
+        validation_file=file_id(valid_file),
         model=tiny_model,
         suffix="demo",
         hyperparameters=fast_hp,
@@ -68,7 +69,7 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(
 def test_too_few_examples_is_refused_and_recorded(tiny_model, tmp_path, fast_hp, make_chat):
     small = make_chat(tmp_path / "small.jsonl", 5)
     with pytest.raises(InvalidInput, match="at least 10"):
-        service.create_job(str(small), model=tiny_model)
+        service.create_job(file_id(small), model=tiny_model)
     (failed,) = service.list_jobs()
     assert failed.status == "failed" and failed.error["code"] == "too_few_examples"
 
@@ -77,16 +78,16 @@ def test_bad_lines_are_named(tiny_model, tmp_path, fast_hp, make_chat):
     bad = make_chat(tmp_path / "bad.jsonl", 12)
     bad.write_text(bad.read_text() + '{"messages": [{"role": "robot", "content": "x"}]}\n')
     with pytest.raises(InvalidInput, match="line 13"):
-        service.create_job(str(bad), model=tiny_model)
+        service.create_job(file_id(bad), model=tiny_model)
 
 
 def test_auto_hyperparameters_are_stored(tiny_model, tmp_path, fast_hp, make_chat):
     data = make_chat(tmp_path / "d.jsonl", 20)
-    job = service.create_job(str(data), model=tiny_model)
+    job = service.create_job(file_id(data), model=tiny_model)
     # 20 examples x 3 epochs < 100, so the epochs grow to reach 100 passes over examples.
     assert job.resolved["n_epochs"] == 5 and job.resolved["batch_size"] == 4
     with pytest.raises(InvalidInput, match="unknown hyperparameter"):
-        service.create_job(str(data), model=tiny_model, hyperparameters={"n_epoch": 3})
+        service.create_job(file_id(data), model=tiny_model, hyperparameters={"n_epoch": 3})
 
 
 def test_training_file_by_id_and_other_projects_see_nothing(tiny_model, train_file, fast_hp, make_chat):
@@ -103,7 +104,7 @@ def test_training_file_by_id_and_other_projects_see_nothing(tiny_model, train_fi
 
 
 def test_cancel_queued_then_resume_and_finish(tiny_model, train_file, fast_hp, make_chat):
-    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp, seed=1)
+    job = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=fast_hp, seed=1)
     assert service.cancel_job(job.id).status == "cancelled"
     with pytest.raises(Conflict):
         service.cancel_job(job.id)
@@ -130,7 +131,7 @@ def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(
         real(path)
 
     monkeypatch.setattr(checkpoints, "_fsync_tree", full_on_second)
-    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp, seed=1)
+    job = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=fast_hp, seed=1)
     done = run_inline(job.id)
     assert done.status == "failed" and done.error["code"] == "disk_full"
     assert "ladder jobs resume" in done.error["message"]
@@ -153,7 +154,7 @@ def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(
 
 
 def test_event_pages(tiny_model, train_file, fast_hp, make_chat):
-    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
+    job = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=fast_hp)
     run_inline(job.id)
     first = service.list_events(job.id, limit=3)
     more = service.list_events(job.id, after=first[-1].id, limit=3)
@@ -169,7 +170,7 @@ def test_out_of_memory_fails_clearly(tiny_model, train_file, fast_hp, monkeypatc
         raise MemoryError()
 
     monkeypatch.setattr(trainer, "token_loss", oom)
-    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
+    job = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=fast_hp)
     done = run_inline(job.id)
     assert done.status == "failed" and done.error["code"] == "out_of_memory"
     assert "micro_batch_size" in done.error["message"]
@@ -177,7 +178,7 @@ def test_out_of_memory_fails_clearly(tiny_model, train_file, fast_hp, monkeypatc
 
 
 def test_a_dead_worker_is_never_left_running(tiny_model, train_file, fast_hp, monkeypatch):
-    job = service.create_job(str(train_file), model=tiny_model, hyperparameters=fast_hp)
+    job = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=fast_hp)
     leases.claim_next("gone")
     # the lease ran out (the worker was on another host or its pid was reused)
     jobs.update(job.id, lease_expires_at=0.0, worker_host="elsewhere")

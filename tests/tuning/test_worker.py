@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.tuning.conftest import file_id
 
 from ladder.store.db import get_db
 from ladder.tuning import checkpoints, jobs, leases, service, worker
@@ -63,11 +64,11 @@ def adapter(path) -> dict:
 def test_kill_9_mid_training_resumes_to_the_same_adapter(tiny_model, make_chat, tmp_path):
     data = make_chat(tmp_path / "train.jsonl", 18)
     # The reference: the same job, uninterrupted, in this process.
-    ref = service.create_job(str(data), model=tiny_model, hyperparameters=HP, seed=3)
+    ref = service.create_job(file_id(data), model=tiny_model, hyperparameters=HP, seed=3)
     ref_done = worker.run_job(leases.claim_next("ref"))
     assert ref_done.status == "succeeded"
 
-    job = service.create_job(str(data), model=tiny_model, hyperparameters=HP, seed=3)
+    job = service.create_job(file_id(data), model=tiny_model, hyperparameters=HP, seed=3)
     total = job.resolved["total_steps"]
     proc = spawn_worker()
     try:
@@ -122,7 +123,7 @@ def test_kill_9_mid_training_resumes_to_the_same_adapter(tiny_model, make_chat, 
 @pytest.mark.slow  # a real worker process
 def test_cancel_stops_a_running_job_within_seconds(tiny_model, make_chat, tmp_path):
     data = make_chat(tmp_path / "train.jsonl", 200)
-    job = service.create_job(str(data), model=tiny_model, hyperparameters={**HP, "n_epochs": 5}, seed=1)
+    job = service.create_job(file_id(data), model=tiny_model, hyperparameters={**HP, "n_epochs": 5}, seed=1)
     assert service.ensure_worker() is not None
     assert service.ensure_worker() is None  # one worker at a time
     wait_for(lambda: any(e.type == "metrics" for e in service.list_events(job.id, limit=5)), 120, "training")

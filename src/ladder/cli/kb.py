@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ladder.cli.projects import ProjectOption, project_id
 from ladder.errors import InvalidInput
 
 app = typer.Typer(
@@ -36,11 +37,12 @@ def create(
     name: str,
     chunk_size: int = typer.Option(None, help="tokens per chunk (default 200)"),
     chunk_overlap: int = typer.Option(None, help="tokens shared by neighbouring chunks (default 30)"),
+    project: ProjectOption = None,
 ) -> None:
     """Create an empty knowledge base."""
     from ladder.cli.console import console
 
-    kb = _service().create_kb(name, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    kb = _service().create_kb(name, chunk_size=chunk_size, chunk_overlap=chunk_overlap, project_id=project_id(project))
     console.print(
         f"created {kb.name} ({kb.id}): chunks of {kb.chunk_size} tokens, overlap {kb.chunk_overlap}, "
         f"embedder {kb.embed_model}"
@@ -54,10 +56,13 @@ def add(
     policy: str = typer.Option("replace", help="same name, new content: skip | replace | keep"),
     text_column: str = typer.Option(None, help=".csv/.jsonl column(s) holding the text, e.g. question,answer"),
     meta: list[str] = typer.Option(None, help="metadata key=value for every document (repeatable)"),
+    project: ProjectOption = None,
 ) -> None:
     """Add documents (one transaction each): searchable as soon as each one is done."""
     from ladder.cli.console import console, progress_bar
+    from ladder.knowledge.ingest import read_bounded
 
+    pid = project_id(project)
     svc = _service()
     metadata = _pairs(meta, "meta") or None
     for path in files:
@@ -75,10 +80,11 @@ def add(
             result = svc.add_document(
                 name,
                 path.name,
-                path.read_bytes(),
+                read_bounded(path),  # its size checked before a byte is read
                 policy=policy,
                 metadata=metadata,
                 text_column=text_column,
+                project_id=pid,
                 on_progress=step,
             )
             note = f", {result.skipped_rows} empty rows skipped" if result.skipped_rows else ""
@@ -92,11 +98,13 @@ def add(
 
 
 @app.command("docs")
-def docs(name: str, json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def docs(
+    name: str, json_out: bool = typer.Option(False, "--json", help="print JSON"), project: ProjectOption = None
+) -> None:
     """List the documents of a knowledge base."""
     from ladder.cli.console import console
 
-    rows = _service().list_docs(name)
+    rows = _service().list_docs(name, project_id=project_id(project))
     if json_out:
         typer.echo(json.dumps([d.as_dict() for d in rows], ensure_ascii=False, indent=1))
         return
@@ -107,34 +115,41 @@ def docs(name: str, json_out: bool = typer.Option(False, "--json", help="print J
 
 
 @app.command("rm")
-def rm(name: str, doc: str = typer.Argument(..., help="document id, name, or upload name (all its rows)")) -> None:
+def rm(
+    name: str,
+    doc: str = typer.Argument(..., help="document id, name, or upload name (all its rows)"),
+    project: ProjectOption = None,
+) -> None:
     """Remove a document; it is gone from the very next search."""
     from ladder.cli.console import console
 
-    n = _service().remove_doc(name, doc)
+    n = _service().remove_doc(name, doc, project_id=project_id(project))
     console.print(f"removed {n} document{'s' if n != 1 else ''}", highlight=False)
 
 
 @app.command("delete")
-def delete(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="do not ask")) -> None:
+def delete(
+    name: str, yes: bool = typer.Option(False, "--yes", "-y", help="do not ask"), project: ProjectOption = None
+) -> None:
     """Delete a knowledge base with all its documents."""
     from ladder.cli.console import console
 
+    pid = project_id(project)
     svc = _service()
-    kb = svc.get_kb(name)
+    kb = svc.get_kb(name, project_id=pid)
     if not yes and not typer.confirm(f"delete {kb.name} with {kb.docs} documents?"):
         raise typer.Exit(1)
-    svc.delete_kb(kb.id)
+    svc.delete_kb(kb.id, project_id=pid)
     console.print(f"deleted {kb.name}", highlight=False)
 
 
 @app.command("list")
-def list_() -> None:
+def list_(project: ProjectOption = None) -> None:
     """List knowledge bases."""
     from ladder.cli.console import console
 
     table = Table("name", "id", "docs", "chunks", "chunk size", "overlap", "embedder")
-    for kb in _service().list_kbs():
+    for kb in _service().list_kbs(project_id=project_id(project)):
         table.add_row(
             kb.name,
             kb.id,
@@ -157,6 +172,7 @@ def search(
     bm25_weight: float = typer.Option(None, help="weight of keyword search (default 0.5)"),
     dense_weight: float = typer.Option(None, help="weight of vector search (default 1.0)"),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    project: ProjectOption = None,
 ) -> None:
     """Search one or more knowledge bases (NAME may be a,b)."""
     from ladder.cli.console import console
@@ -169,6 +185,7 @@ def search(
         threshold=threshold,
         filters=_pairs(filter_, "filter") or None,
         weights=weights,
+        project_id=project_id(project),
     )
     if json_out:
         typer.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False, indent=1))
@@ -185,11 +202,11 @@ def search(
 
 
 @app.command("eval")
-def eval_(name: str, questions: Path, k: int = typer.Option(5, "-k")) -> None:
+def eval_(name: str, questions: Path, k: int = typer.Option(5, "-k"), project: ProjectOption = None) -> None:
     """Retrieval quality: recall@k, MRR, nDCG@10 over JSONL lines {"question": ..., "doc": name}."""
     from ladder.cli.console import console
 
-    r = _service().evaluate(name, questions, k=k)
+    r = _service().evaluate(name, questions, k=k, project_id=project_id(project))
     console.print(
         f"{r['questions']} questions: recall@{k} {r[f'recall@{k}']:.3f}  MRR {r['mrr']:.3f}  "
         f"nDCG@10 {r['ndcg@10']:.3f}",
@@ -200,12 +217,13 @@ def eval_(name: str, questions: Path, k: int = typer.Option(5, "-k")) -> None:
 
 
 @app.command("reindex")
-def reindex(name: str) -> None:
+def reindex(name: str, project: ProjectOption = None) -> None:
     """Re-embed every chunk with the current embedding model."""
     from ladder.cli.console import console, progress_bar
 
+    pid = project_id(project)
     svc = _service()
-    kb = svc.get_kb(name)
+    kb = svc.get_kb(name, project_id=pid)
     with progress_bar("re-embedding", kb.chunks, unit="chunks") as advance:
         seen = [0]
 
@@ -213,7 +231,7 @@ def reindex(name: str) -> None:
             advance(done - seen[0])
             seen[0] = done
 
-        n = svc.reindex(kb.id, on_progress=step)
+        n = svc.reindex(kb.id, project_id=pid, on_progress=step)
     console.print(f"re-embedded {n} chunks of {kb.name}", highlight=False)
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
+from ladder.errors import LadderError
 from ladder.store.blobs import atomic_dir, commit_dir
+from ladder.tuning import pause_points
 
 COMPLETE = "COMPLETE"
 STATE = "trainer_state.pt"
 KEEP_STATE = 2  # optimizer state is kept only on the newest checkpoints; older ones stay usable as models
+
+
+class UnsafeCheckpoint(LadderError):
+    """A checkpoint's state file holds more than tensors and plain values; it was not loaded."""
 
 
 def ckpt_dir(job_dir: Path, step: int) -> Path:
@@ -41,6 +48,7 @@ def save(job_dir: Path, step: int, epoch: float, model, state: dict, metrics: di
         (tmp / "metrics.json").write_text(json.dumps({"step": step, "epoch": epoch, **metrics}))
         _fsync_tree(tmp)
         (tmp / COMPLETE).write_text(json.dumps({"step": step}))
+        pause_points.reached("checkpoint_writing", step=step)
         commit_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -64,12 +72,39 @@ def latest_resumable(job_dir: Path) -> Path | None:
     return None
 
 
-def clean_partial(job_dir: Path) -> None:
-    """Remove temporary directories left by a crash in the middle of a save."""
-    root = job_dir / "checkpoints"
-    if root.is_dir():
-        for p in root.glob(".tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
+def load_state(path: Path) -> dict:
+    """A checkpoint's trainer state, read with `weights_only=True`: tensors and plain values only.
+
+    The data dir is not trusted code: a state file that needs any other class to unpickle (a
+    `__reduce__` payload, say) is refused before anything in it runs.
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsafeCheckpoint(
+            f"{path}: refused to load this checkpoint state: it holds more than tensors and plain values "
+            f"({first}). It was not written by ladder; delete that checkpoint directory to resume from an "
+            "earlier one, or create a new job.",
+            code="unsafe_checkpoint",
+        ) from None
+
+
+def remove_partial(job_dir: Path) -> int:
+    """Remove the temporary directories a crash left in the middle of a save; returns how many.
+
+    Call only when no worker is writing this job (it ended, or it is not running): the
+    directories are a live worker's work in progress otherwise.
+    """
+    removed = 0
+    for root, pattern in ((job_dir / "checkpoints", ".tmp-step-*"), (job_dir, ".tmp-adapter-*")):
+        if root.is_dir():
+            for p in root.glob(pattern):
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def metrics_of(path: Path) -> dict:

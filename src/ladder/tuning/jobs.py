@@ -271,13 +271,19 @@ def add_checkpoint(
     metrics: dict,
     db: Database | None = None,
 ) -> Checkpoint:
+    """Record a checkpoint (once per step). A new one is progress: `attempts` counts again from 0."""
     db = db or get_db()
     ck = Checkpoint(new_id("ftckpt"), job_id, step, epoch, path, model_name, metrics, time.time())
-    db.execute(
-        "INSERT OR IGNORE INTO ft_checkpoints(id, job_id, step, epoch, path, model_name, metrics, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        (ck.id, job_id, step, epoch, path, model_name, json.dumps(metrics), ck.created_at),
-    )
+    with db.tx() as conn:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO ft_checkpoints(id, job_id, step, epoch, path, model_name, metrics,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (ck.id, job_id, step, epoch, path, model_name, json.dumps(metrics), ck.created_at),
+        )
+        if cur.rowcount:
+            # attempts = attempts since the last progress, so a job that is killed often but
+            # moves forward each time is never failed for it (see leases.MAX_ATTEMPTS)
+            conn.execute("UPDATE ft_jobs SET attempts=0 WHERE id=?", (job_id,))
     return ck
 
 
@@ -298,15 +304,39 @@ def checkpoints(job_id: str, db: Database | None = None) -> list[Checkpoint]:
     ]
 
 
-def finish(job_id: str, status: str, db: Database | None = None, **fields) -> None:
-    update(
-        job_id, db, status=status, finished_at=time.time(), worker_id=None, lease_expires_at=None, **fields
-    )
+def owned_by(job_id: str, worker_id: str, db: Database | None = None) -> bool:
+    """Whether `worker_id` still holds this running job (its lease was not reclaimed meanwhile)."""
+    row = (db or get_db()).one("SELECT status, worker_id FROM ft_jobs WHERE id=?", (job_id,))
+    return row is not None and row["status"] == "running" and row["worker_id"] == worker_id
 
 
-def fail(job_id: str, code: str, message: str, db: Database | None = None) -> None:
-    finish(job_id, "failed", db, error={"code": code, "message": message, "param": None})
-    add_event(job_id, f"Job failed: {message}", level="error", db=db)
+def finish(job_id: str, status: str, db: Database | None = None, *, owner: str | None = None, **fields) -> bool:
+    """End the job; with `owner`, only while that worker still holds it (False, nothing written, if not)."""
+    db = db or get_db()
+    with db.tx():
+        if owner is not None and not owned_by(job_id, owner, db):
+            return False
+        update(
+            job_id, db, status=status, finished_at=time.time(), worker_id=None, lease_expires_at=None, **fields
+        )
+    return True
+
+
+def fail(job_id: str, code: str, message: str, db: Database | None = None, *, owner: str | None = None) -> bool:
+    db = db or get_db()
+    with db.tx():
+        if not finish(job_id, "failed", db, owner=owner, error={"code": code, "message": message, "param": None}):
+            return False
+        add_event(job_id, f"Job failed: {message}", level="error", db=db)
+    return True
+
+
+def resume_command(job_id: str, project_id: str, db: Database | None = None) -> str:
+    """The exact CLI command that resumes this job (with `--project` outside the default project)."""
+    if project_id == DEFAULT_PROJECT:
+        return f"ladder jobs resume {job_id}"
+    row = (db or get_db()).one("SELECT name FROM projects WHERE id=?", (project_id,))
+    return f"ladder jobs resume {job_id} --project {row['name'] if row else project_id}"
 
 
 def require_status(job: Job, allowed: tuple[str, ...], action: str) -> None:

@@ -72,6 +72,18 @@ def load_lora_model(base_dir: Path, hp: dict, seed: int, device: str):
     return model
 
 
+def python_rng_list(state: tuple) -> list:
+    """`random.getstate()` as nested lists and ints, which `torch.load(weights_only=True)` reads back."""
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def python_rng_state(saved) -> tuple:
+    """The tuple `random.setstate` wants, from `python_rng_list`'s form (or an older tuple)."""
+    version, internal, gauss_next = saved
+    return (int(version), tuple(int(x) for x in internal), gauss_next)
+
+
 def lr_lambda(hp: dict):
     total = hp["total_steps"]
     warm = max(1, round(total * hp["warmup_ratio"])) if hp["warmup_ratio"] > 0 else 0
@@ -173,16 +185,16 @@ def train(
     opt = torch.optim.AdamW(params, lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp))
     step, trained_tokens = 0, 0
-    checkpoints.clean_partial(job_dir)
+    checkpoints.remove_partial(job_dir)
     resume = checkpoints.latest_resumable(job_dir)
     if resume is not None:
         set_peft_model_state_dict(model, load_file(resume / "adapter_model.safetensors", device=device))
-        state = torch.load(resume / checkpoints.STATE, weights_only=False)
+        state = checkpoints.load_state(resume / checkpoints.STATE)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, trained_tokens = state["step"], state["trained_tokens"]
         torch.set_rng_state(state["rng_torch"])
-        random.setstate(state["rng_python"])
+        random.setstate(python_rng_state(state["rng_python"]))
         if device == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
         cb.message("info", f"Resumed from the checkpoint at step {step}.")
@@ -247,7 +259,7 @@ def train(
                     "step": step,
                     "trained_tokens": trained_tokens,
                     "rng_torch": torch.get_rng_state(),
-                    "rng_python": random.getstate(),
+                    "rng_python": python_rng_list(random.getstate()),
                     "rng_cuda": torch.cuda.get_rng_state() if device == "cuda" else None,
                 }
                 metrics = {

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import threading
 import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
 
-from ladder.errors import Conflict
+from ladder.errors import Conflict, LadderError
 from ladder.store.db import get_db
-from ladder.tuning import checkpoints, jobs, leases, worker_ctl
+from ladder.tuning import checkpoints, jobs, leases, pause_points, worker_ctl
 
 IDLE_EXIT_S = 5.0
 BEAT_S = 1.0
@@ -28,6 +29,25 @@ def _read_jsonl(path: Path) -> list[list[dict]]:
 
 def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
     """Train one claimed (running) job in this process and record the outcome on the job."""
+    from ladder.tuning.service import job_dir, tuned_model_name
+
+    stop = stop or threading.Event()
+    db = get_db()
+    hp, d = job.resolved, job_dir(job.id)
+    name = tuned_model_name(job.model, job.suffix, job.id)
+    # The worker id that claimed it: every outcome is written only while the job is still ours.
+    owner = db.one("SELECT worker_id FROM ft_jobs WHERE id=?", (job.id,))["worker_id"]
+    try:
+        return _run(job, stop, db, hp, d, name, owner)
+    finally:
+        # This worker writes nothing more; its half-written directories are garbage now
+        # (unless the job was reclaimed and another worker is writing it).
+        row = db.one("SELECT status, worker_id FROM ft_jobs WHERE id=?", (job.id,))
+        if row is None or row["status"] != "running" or row["worker_id"] == owner:
+            checkpoints.remove_partial(d)
+
+
+def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str, owner: str) -> jobs.Job:
     import torch
     from transformers import AutoTokenizer
 
@@ -36,12 +56,7 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
     from ladder.store.usage import UsageRecord, record
     from ladder.tuning import trainer
     from ladder.tuning.encode import encode_all
-    from ladder.tuning.service import job_dir, tuned_model_name
 
-    stop = stop or threading.Event()
-    db = get_db()
-    hp, d = job.resolved, job_dir(job.id)
-    name = tuned_model_name(job.model, job.suffix, job.id)
     resumed = (d / "checkpoints").is_dir()
     jobs.add_event(job.id, "Fine-tuning job resumed." if resumed else "Fine-tuning job started.")
     t_start = time.time()
@@ -58,8 +73,10 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
                 estimated_finish=time.time() + m["eta_seconds"],
                 trained_tokens=m["trained_tokens"],
             )
+        pause_points.reached("after_step", job=job.id, step=m["step"])
 
     def on_checkpoint(step: int, epoch: float, path: Path, metrics: dict) -> None:
+        pause_points.reached("checkpoint_renamed", job=job.id, step=step)
         ck_name = f"{name}:ckpt-step-{step}"
         with db.tx():
             jobs.add_checkpoint(job.id, step, epoch, str(path), ck_name, metrics, db=db)
@@ -87,6 +104,7 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
         base = registry.get_model(job.model, job.project_id)
         base_dir = hf_dir(base, job.project_id)
         tok = AutoTokenizer.from_pretrained(base_dir)
+        pause_points.reached("loading_data", job=job.id)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         maxlen = hp["max_seq_length"]
         train = encode_all(tok, _read_jsonl(d / "train.jsonl"), maxlen)
@@ -98,11 +116,13 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
             )
         result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb)
     except trainer.StopRequested:
-        row = db.one("SELECT cancel_requested, worker_id FROM ft_jobs WHERE id=?", (job.id,))
+        row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job.id,))
         if row and row["cancel_requested"]:
             with db.tx():
-                jobs.finish(job.id, "cancelled", db)
-                jobs.add_event(job.id, "Job cancelled.", db=db)
+                if jobs.finish(job.id, "cancelled", db, owner=owner):
+                    jobs.add_event(job.id, "Job cancelled.", db=db)
+        else:  # this worker was asked to stop (or lost its lease: then the job is not ours to touch)
+            leases.release(job.id, owner, db)
         return jobs.load(job.id, None)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -110,25 +130,36 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
                 job.id,
                 "disk_full",
                 f"the disk is full ({e}); free space under {d.parent} and run "
-                f"`ladder jobs resume {job.id}` - earlier checkpoints are intact",
+                f"`{jobs.resume_command(job.id, job.project_id)}` - earlier checkpoints are intact",
+                owner=owner,
             )
         else:
-            jobs.fail(job.id, "io_error", f"could not read or write job files: {e}")
+            jobs.fail(job.id, "io_error", f"could not read or write job files: {e}", owner=owner)
         return jobs.load(job.id, None)
     except (MemoryError, torch.OutOfMemoryError) as e:
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
         jobs.fail(
             job.id,
             "out_of_memory",
-            f"out of memory ({type(e).__name__}); lower micro_batch_size or "
-            f"max_seq_length and create a new job, or resume - earlier checkpoints are intact",
+            f"out of memory ({type(e).__name__}); lower micro_batch_size or max_seq_length and create a"
+            f" new job, or run `{jobs.resume_command(job.id, job.project_id)}` - earlier checkpoints are"
+            " intact",
+            owner=owner,
         )
         return jobs.load(job.id, None)
-    except Exception as e:  # any other failure is reported on the job, never left running
-        jobs.fail(job.id, "training_error", f"{type(e).__name__}: {e}")
+    except LadderError as e:  # a problem meant for people (an unsafe checkpoint, a missing model)
+        jobs.fail(job.id, e.code or "training_error", e.message, owner=owner)
         return jobs.load(job.id, None)
+    except Exception as e:  # any other failure is reported on the job, never left running
+        jobs.fail(job.id, "training_error", f"{type(e).__name__}: {e}", owner=owner)
+        return jobs.load(job.id, None)
+    pause_points.reached("adapter_saved", job=job.id)
+    # One transaction: the model, the usage and the status change together, so a kill at any
+    # point leaves either none of them (the next attempt redoes the last step, or nothing) or all.
     with db.tx():
-        with suppress(Conflict):  # registered by an attempt that died just after
+        if not jobs.owned_by(job.id, owner, db):
+            return jobs.load(job.id, None)  # the lease was reclaimed; whoever holds it now finishes
+        with suppress(Conflict):  # registered by an attempt that died just after (cannot commit, but be safe)
             registry.add_tuned(
                 name,
                 job.model,
@@ -150,7 +181,21 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
         )
         jobs.finish(job.id, "succeeded", db, fine_tuned_model=name, trained_tokens=result.trained_tokens)
         jobs.add_event(job.id, f"The job has successfully completed: {name}", db=db)
+        pause_points.reached("registering", job=job.id)
     return jobs.load(job.id, None)
+
+
+def sweep_partials(db=None) -> int:
+    """Remove half-written checkpoint directories of every job that no worker is running."""
+    from ladder.tuning.service import job_dir
+
+    db = db or get_db()
+    removed = 0
+    for r in db.query("SELECT id FROM ft_jobs WHERE status != 'running'"):
+        d = job_dir(r["id"])
+        if d.is_dir():
+            removed += checkpoints.remove_partial(d)
+    return removed
 
 
 class _Beat(threading.Thread):
@@ -178,22 +223,35 @@ def main() -> int:
     if not worker_ctl.acquire_slot(worker_id):
         return 0
     beat = _Beat(worker_id)
+    shutdown = threading.Event()
+
+    def on_term(signum, frame) -> None:  # SIGTERM (supervisor stopping): stop at the next micro-batch
+        shutdown.set()
+        beat.stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
     beat.start()
+    sweep_partials()  # no worker runs these jobs: a crash's half-written checkpoints go now
     idle_since = time.monotonic()
     try:
-        while True:
+        while not shutdown.is_set():
             leases.reclaim_stale()
             job = leases.claim_next(worker_id)
             if job is None:
                 if time.monotonic() - idle_since > IDLE_EXIT_S and worker_ctl.release_if_idle(worker_id):
                     return 0
-                time.sleep(0.5)
+                shutdown.wait(0.5)
                 continue
+            pause_points.reached("claimed", job=job.id)
             beat.stop.clear()
+            if shutdown.is_set():
+                beat.stop.set()
             beat.job_id = job.id
             run_job(job, beat.stop)
             beat.job_id = None
             idle_since = time.monotonic()
+        worker_ctl.release_slot(worker_id)
+        return 0
     finally:
         beat.halt.set()
 

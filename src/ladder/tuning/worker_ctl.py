@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from ladder.settings import get_settings
 from ladder.store.db import Database, get_db
 from ladder.tuning import leases
+
+STARTING = "starting-"  # worker_id of the slot while a spawned worker has not taken it yet
 
 
 def _alive(row) -> bool:
@@ -58,27 +61,52 @@ def release_if_idle(worker_id: str, db: Database | None = None) -> bool:
     return True
 
 
-def ensure_worker() -> int | None:
-    """Start a worker process if none is alive; returns the new process id (None if one was running)."""
-    leases.reclaim_stale()
-    db = get_db()
-    log_dir = get_settings().home / "tuning"
+def release_slot(worker_id: str, db: Database | None = None) -> None:
+    """Give the slot up at once (a worker told to stop), so the next one need not wait for the lease."""
+    (db or get_db()).execute("DELETE FROM ft_worker WHERE slot=1 AND worker_id=?", (worker_id,))
+
+
+def worker_command() -> list[str]:
+    """The command line of one tuning worker process."""
+    return [sys.executable, "-m", "ladder.tuning.worker"]
+
+
+def spawn_worker(command: list[str] | None = None, db: Database | None = None) -> subprocess.Popen | None:
+    """Start a worker process unless one is alive; the caller owns the child and must reap it."""
+    db = db or get_db()
+    home = get_settings().home
+    log_dir = home / "tuning"
     log_dir.mkdir(parents=True, exist_ok=True)
     with db.tx() as conn:
         if worker_alive(db):
             return None
         with open(log_dir / "worker.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ladder.tuning.worker"],
+                command or worker_command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # its own session: a Ctrl-C meant for the terminal does not reach a training job
                 start_new_session=True,
-                env={**os.environ, "LADDER_HOME": str(get_settings().home)},
+                env={**os.environ, "LADDER_HOME": str(home)},
             )
         # Hold the slot for the child until it starts beating, so a second caller does not spawn another.
         conn.execute(
             "INSERT OR REPLACE INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)",
-            (f"starting-{proc.pid}", proc.pid, socket.gethostname(), time.time()),
+            (f"{STARTING}{proc.pid}", proc.pid, socket.gethostname(), time.time()),
         )
+    return proc
+
+
+def ensure_worker() -> int | None:
+    """Start a worker process if none is alive; returns the new process id (None if one was running).
+
+    For callers without a supervisor (a CLI command, a test server): a thread of this process
+    waits for the child, so a worker that dies is reaped at once instead of staying a zombie.
+    """
+    leases.reclaim_stale()
+    proc = spawn_worker()
+    if proc is None:
+        return None
+    threading.Thread(target=proc.wait, name=f"reap-tuning-worker-{proc.pid}", daemon=True).start()
     return proc.pid
