@@ -35,5 +35,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info")
     import uvicorn
 
     from ladder.server.app import create_app
+    from ladder.store.sweep import sweep_at_start
 
+    sweep_at_start()  # what a crash of this or another ladder process left in the data dir
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ladder.settings import get_settings
@@ -37,6 +38,16 @@ def write_blob(blob_id: str, data: bytes) -> tuple[Path, str]:
 
 def delete_blob(blob_id: str) -> None:
     blob_path(blob_id).unlink(missing_ok=True)
+
+
+def stored_blobs() -> Iterator[Path]:
+    """Every blob file on disk (not the `.tmp-*` files of writes in progress or abandoned)."""
+    root = get_settings().blobs_dir
+    if not root.is_dir():
+        return
+    for shard in root.iterdir():
+        if shard.is_dir() and not shard.name.startswith("."):
+            yield from (p for p in shard.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def atomic_dir(final: Path) -> Path:
