@@ -44,3 +44,16 @@ class BackendError(LadderError):
 
     status = 502
     error_type = "api_error"
+
+
+class TooLarge(InvalidInput):
+    """An input over a size bound (bytes, lines, chunks); refused before any work on it."""
+
+    status = 413
+
+
+class QuotaExceeded(LadderError):
+    """A per-project budget is spent for now; the message says which and when it frees up."""
+
+    status = 429
+    error_type = "rate_limit_error"

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     # Variables a remote model may name with --api-key-env besides *_API_KEY / *_TOKEN / *_KEY ones,
     # comma-separated; the only ones a project's own remote model may name (see models/registry.py).
     remote_key_envs: str = ""
+    # User data files (datasets, test sets, uploads): checked by size before any byte is read, the
+    # same bound as the server's upload limit so the CLI and the API refuse the same files.
+    max_file_bytes: int = 64 * 1024**2
+    # One JSON Lines line; a chat example with a long document fits, a 60 MB single line does not.
+    max_json_line_bytes: int = 8 * 1024**2
+    # Embedding is the costly part of a KB upload (about 25 chunks/s on 2 CPU threads, see
+    # docs/benchmarks.md): one upload may make at most this many chunks (about 80 s of CPU) ...
+    max_chunks_per_document: int = 2000
+    # ... and one project may embed at most this many chunks in any 24 hours (usage ledger).
+    embed_chunks_per_day: int = 20_000
 
     @property
     def db_path(self) -> Path:

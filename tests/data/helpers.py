@@ -7,8 +7,7 @@ from pathlib import Path
 
 
 def chat(user: str, answer: str, **extra) -> dict:
-    return {"messages": [{"role": "user", "content": user},
-                         {"role": "assistant", "content": answer, **extra}]}
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer, **extra}]}
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

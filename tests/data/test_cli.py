@@ -15,8 +15,10 @@ runner = CliRunner()
 
 
 def test_validate_prints_every_error_with_its_line_and_exits_1(tmp_path):
-    f = write_jsonl(tmp_path / "t.jsonl", [*labelled(12), "{bad json", {"messages": [{"role": "bot", "content": "x"}]},
-                                           chat("", "y")])
+    f = write_jsonl(
+        tmp_path / "t.jsonl",
+        [*labelled(12), "{bad json", {"messages": [{"role": "bot", "content": "x"}]}, chat("", "y")],
+    )
     r = runner.invoke(app, ["data", "validate", str(f), "--no-tokens"])
     assert r.exit_code == 1, r.output
     out = " ".join(r.output.split())
@@ -60,10 +62,12 @@ def test_label_command_resumes(tmp_path, tiny_model):
     inputs = tmp_path / "in.txt"
     inputs.write_text("one\ntwo\n")
     out = tmp_path / "out.jsonl"
-    out.write_text(json.dumps({"messages": [{"role": "user", "content": "one"},
-                                            {"role": "assistant", "content": "1"}]}) + "\n")
-    r = runner.invoke(app, ["data", "label", str(inputs), "--teacher", tiny_model, "--out", str(out),
-                            "--max-tokens", "2"])
+    out.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}]}) + "\n"
+    )
+    r = runner.invoke(
+        app, ["data", "label", str(inputs), "--teacher", tiny_model, "--out", str(out), "--max-tokens", "2"]
+    )
     assert r.exit_code == 0, r.output
     assert "1 already there" in r.output
 
@@ -72,8 +76,22 @@ def test_label_command_resumes(tmp_path, tiny_model):
 def test_banking77_csv_with_named_columns(tmp_path):
     train = needs_datasets("banking77", "train.csv")
     test = needs_datasets("banking77", "test.csv")
-    r = runner.invoke(app, ["data", "validate", str(train), "--input-col", "text", "--output-col", "category",
-                            "--test", str(test), "--no-tokens", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "data",
+            "validate",
+            str(train),
+            "--input-col",
+            "text",
+            "--output-col",
+            "category",
+            "--test",
+            str(test),
+            "--no-tokens",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["n_examples"] == 10003 and len(d["labels"]) == 77

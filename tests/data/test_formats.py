@@ -10,8 +10,7 @@ from ladder.data.formats import DatasetError, Example, label_of, parse_dataset, 
 
 
 def chat(user: str, answer: str, **extra) -> dict:
-    return {"messages": [{"role": "user", "content": user},
-                         {"role": "assistant", "content": answer, **extra}]}
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer, **extra}]}
 
 
 def write_lines(path, lines: list) -> None:
@@ -20,9 +19,15 @@ def write_lines(path, lines: list) -> None:
 
 def test_chat_jsonl_reads_messages_and_weights(tmp_path):
     f = tmp_path / "train.jsonl"
-    multi = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
-                          {"role": "assistant", "content": "draft", "weight": 0},
-                          {"role": "user", "content": "again"}, {"role": "assistant", "content": "hello"}]}
+    multi = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "draft", "weight": 0},
+            {"role": "user", "content": "again"},
+            {"role": "assistant", "content": "hello"},
+        ]
+    }
     write_lines(f, [chat("2+2?", "4"), "", multi])
     exs = read_dataset(f)
     assert [e.line for e in exs] == [1, 3]
@@ -44,9 +49,11 @@ def test_prompt_completion_jsonl(tmp_path):
     f = tmp_path / "pc.jsonl"
     write_lines(f, [{"prompt": "Capital of France?", "completion": " Paris"}])
     (ex,) = read_dataset(f, system="Answer.")
-    assert ex.messages == [{"role": "system", "content": "Answer."},
-                           {"role": "user", "content": "Capital of France?"},
-                           {"role": "assistant", "content": "Paris"}]
+    assert ex.messages == [
+        {"role": "system", "content": "Answer."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris"},
+    ]
 
 
 def test_csv_with_named_columns_reports_source_lines(tmp_path):
@@ -54,7 +61,10 @@ def test_csv_with_named_columns_reports_source_lines(tmp_path):
     f.write_text('text,category,id\n"card, lost",lost_card,1\n"two\nlines",top_up,2\n"",x,3\nok,y,4\n')
     exs, problems = parse_dataset(f, input_col="text", output_col="category")
     assert [(e.line, e.messages[0]["content"], label_of(e)) for e in exs] == [
-        (2, "card, lost", "lost_card"), (3, "two\nlines", "top_up"), (6, "ok", "y")]
+        (2, "card, lost", "lost_card"),
+        (3, "two\nlines", "top_up"),
+        (6, "ok", "y"),
+    ]
     assert [(p.line, p.field) for p in problems] == [(5, "text")]
 
 
@@ -77,28 +87,39 @@ def test_jsonl_with_named_columns_and_numeric_labels(tmp_path):
 def test_every_bad_line_is_reported_with_its_line_and_field(tmp_path):
     f = tmp_path / "bad.jsonl"
     A = {"role": "assistant", "content": "a"}
-    write_lines(f, [
-        chat("fine", "ok"),                                                     # 1 good
-        '{"messages": [{"role": "user", "content": "x"}',                       # 2 bad JSON
-        {"text": "no messages here"},                                           # 3 missing messages
-        {"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]},  # 4 role
-        chat("", "y"),                                                          # 5 empty content
-        {"messages": [{"role": "user", "content": "only a question"}]},         # 6 no assistant
-        chat("q", "a", weight=2),                                               # 7 bad weight
-        {"messages": chat("q", "a")["messages"], "id": 12},                     # 8 unknown top-level key
-        {"messages": [{"role": "user", "content": "q", "weight": 1}, A]},      # 9 weight on a user message
-        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": 5}]},  # 10
-        {"messages": [{"role": "user", "content": "q", "tool_calls": []}, A]}, # 11 tool calls
-        "[1, 2]",                                                               # 12 not an object
-        chat("also fine", "ok"),                                                # 13 good
-    ])
+    write_lines(
+        f,
+        [
+            chat("fine", "ok"),  # 1 good
+            '{"messages": [{"role": "user", "content": "x"}',  # 2 bad JSON
+            {"text": "no messages here"},  # 3 missing messages
+            {"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]},  # 4 role
+            chat("", "y"),  # 5 empty content
+            {"messages": [{"role": "user", "content": "only a question"}]},  # 6 no assistant
+            chat("q", "a", weight=2),  # 7 bad weight
+            {"messages": chat("q", "a")["messages"], "id": 12},  # 8 unknown top-level key
+            {"messages": [{"role": "user", "content": "q", "weight": 1}, A]},  # 9 weight on a user message
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": 5}]},  # 10
+            {"messages": [{"role": "user", "content": "q", "tool_calls": []}, A]},  # 11 tool calls
+            "[1, 2]",  # 12 not an object
+            chat("also fine", "ok"),  # 13 good
+        ],
+    )
     exs, problems = parse_dataset(f)
     assert [e.line for e in exs] == [1, 13]
     found = {(p.line, p.field) for p in problems}
     assert found == {
-        (2, ""), (3, "messages"), (4, "messages[0].role"), (5, "messages[0].content"), (6, "messages"),
-        (7, "messages[1].weight"), (8, "id"), (9, "messages[0].weight"), (10, "messages[1].content"),
-        (11, "messages[0].tool_calls"), (12, ""),
+        (2, ""),
+        (3, "messages"),
+        (4, "messages[0].role"),
+        (5, "messages[0].content"),
+        (6, "messages"),
+        (7, "messages[1].weight"),
+        (8, "id"),
+        (9, "messages[0].weight"),
+        (10, "messages[1].content"),
+        (11, "messages[0].tool_calls"),
+        (12, ""),
     }
     assert all(p.hint for p in problems)
     with pytest.raises(DatasetError) as e:
@@ -114,7 +135,11 @@ def test_error_message_is_bounded_but_problems_are_complete(tmp_path):
     with pytest.raises(DatasetError) as e:
         read_dataset(f)
     assert len(e.value.problems) == 50
-    assert "and 30 more" in str(e.value) and "ladder data validate" in str(e.value)
+    text = str(e.value)
+    shown = text.count("\n  line ")
+    # the count, the first problems, and how many more: all inside the HTTP layer's 2,000 characters
+    assert text.startswith(f"{f}: 50 problems:") and 10 <= shown <= 20
+    assert f"and {50 - shown} more" in text and "ladder data validate" in text and len(text) <= 2000
 
 
 def test_empty_and_missing_files(tmp_path):

@@ -22,6 +22,7 @@ def _stop_after(n):
     def on_progress(done, total):
         if done >= n:
             raise Stop
+
     return on_progress
 
 
@@ -83,13 +84,18 @@ def test_answers_cut_at_max_tokens_are_left_for_a_rerun(tmp_path, tiny_model):
 def test_inputs_from_csv_column_and_chat_jsonl(tmp_path):
     csv = tmp_path / "in.csv"
     csv.write_text('id,text\n1,"hello, there"\n2,second\n')
-    assert [m for _, m in read_inputs(csv)] == [[{"role": "user", "content": "hello, there"}],
-                                                [{"role": "user", "content": "second"}]]
+    assert [m for _, m in read_inputs(csv)] == [
+        [{"role": "user", "content": "hello, there"}],
+        [{"role": "user", "content": "second"}],
+    ]
     chat = tmp_path / "in.jsonl"
-    chat.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
-                                             {"role": "assistant", "content": "old answer"}]}) + "\n")
-    assert read_inputs(chat, system="S") == [(1, [{"role": "system", "content": "S"},
-                                                  {"role": "user", "content": "q"}])]
+    chat.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "old answer"}]})
+        + "\n"
+    )
+    assert read_inputs(chat, system="S") == [
+        (1, [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}])
+    ]
     with pytest.raises(Exception, match="--input-col"):
         read_inputs(csv, input_col="body")
 

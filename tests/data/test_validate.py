@@ -66,8 +66,9 @@ def test_label_distribution_and_imbalance(tmp_path):
 def test_train_test_leakage(tmp_path):
     rows = labelled(30)
     train = write_jsonl(tmp_path / "train.jsonl", rows[:20])
-    test = write_jsonl(tmp_path / "test.jsonl", [rows[2], rows[25], chat(rows[7]["messages"][0]["content"].upper(),
-                                                                         "other")])
+    test = write_jsonl(
+        tmp_path / "test.jsonl", [rows[2], rows[25], chat(rows[7]["messages"][0]["content"].upper(), "other")]
+    )
     r = validate(train, test_path=test, count=False)
     assert [(t, tr) for t, tr, _ in r.leakage] == [(1, 3), (3, 8)]
     assert all(s == 1.0 for *_, s in r.leakage)
@@ -122,12 +123,16 @@ def test_time_estimate_learns_from_the_last_succeeded_job(tmp_path, tiny_model):
 
     db = get_db()
     with db.tx() as conn:
-        conn.execute("INSERT INTO ft_jobs(id, project_id, model, status, training_file, seed, created_at,"
-                     " finished_at) VALUES ('ftjob-x', ?, ?, 'succeeded', 'file-x', 0, ?, ?)",
-                     (DEFAULT_PROJECT, tiny_model, time.time(), time.time()))
+        conn.execute(
+            "INSERT INTO ft_jobs(id, project_id, model, status, training_file, seed, created_at,"
+            " finished_at) VALUES ('ftjob-x', ?, ?, 'succeeded', 'file-x', 0, ?, ?)",
+            (DEFAULT_PROJECT, tiny_model, time.time(), time.time()),
+        )
         for i, tps in enumerate([100.0, 300.0, 200.0]):
-            conn.execute("INSERT INTO ft_events(id, job_id, level, type, message, data, created_at)"
-                         " VALUES (?, 'ftjob-x', 'info', 'metrics', 'step', ?, ?)",
-                         (f"ftevent-{i}", json.dumps({"step": i + 1, "tokens_per_second": tps}), time.time()))
+            conn.execute(
+                "INSERT INTO ft_events(id, job_id, level, type, message, data, created_at)"
+                " VALUES (?, 'ftjob-x', 'info', 'metrics', 'step', ?, ?)",
+                (f"ftevent-{i}", json.dumps({"step": i + 1, "tokens_per_second": tps}), time.time()),
+            )
     r = validate(write_jsonl(tmp_path / "t.jsonl", labelled(12)), model=tiny_model)
     assert r.tokens_per_second == 200.0 and "earlier fine-tuning jobs" in r.speed_source

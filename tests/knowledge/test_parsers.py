@@ -71,7 +71,7 @@ def test_csv_one_document_per_row_with_title_and_metadata():
 
 
 def test_jsonl_errors_name_the_line():
-    with pytest.raises(InvalidInput, match=r"f.jsonl: line 2: not valid JSON"):
+    with pytest.raises(InvalidInput, match=r"f.jsonl: 1 problem:\n  line 2: invalid JSON"):
         parse("f.jsonl", b'{"text": "a"}\n{oops\n', "jsonl")
     with pytest.raises(InvalidInput, match=r"line 1: expected a JSON object"):
         parse("f.jsonl", b'["a"]\n', "jsonl")

@@ -39,10 +39,12 @@ def fine_tune(train: list[TestItem], system: str, *, model: str, workdir: Path, 
               seed: int = 0, progress: Callable[[str, int | None], Callable] | None = None,
               project_id: str = DEFAULT_PROJECT) -> TuneOutcome:
     """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields)."""
+    from ladder.store import files
     from ladder.tuning import service as tuning
 
     path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
-    job = tuning.create_job(str(path), model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed,
+    upload = files.upload_path(path, "fine-tune", project_id)  # the service takes file ids, never paths
+    job = tuning.create_job(upload.id, model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed,
                             project_id=project_id)
     tuning.ensure_worker()
     loss: list[tuple[int, float]] = []

@@ -18,8 +18,9 @@ SEQ_LEN, MICRO_BATCH = 64, 8
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def calibrate(model: str | None = None, *, steps: int = 6, save: bool = False,
-              project_id: str = DEFAULT_PROJECT) -> dict:
+def calibrate(
+    model: str | None = None, *, steps: int = 6, save: bool = False, project_id: str = DEFAULT_PROJECT
+) -> dict:
     """Time `steps` LoRA SFT steps (forward, backward, AdamW) on fixed-size batches of real token ids."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -34,8 +35,13 @@ def calibrate(model: str | None = None, *, steps: int = 6, save: bool = False,
     with quiet_loading():
         base = AutoModelForCausalLM.from_pretrained(hf_dir(spec, project_id), dtype=torch.float32).to(device)
         present = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
-        lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
-                          target_modules=[m for m in TARGET_MODULES if m in present] or None)
+        lora = LoraConfig(
+            r=16,
+            lora_alpha=32,
+            lora_dropout=0.05,
+            task_type="CAUSAL_LM",
+            target_modules=[m for m in TARGET_MODULES if m in present] or None,
+        )
         net = get_peft_model(base, lora)
     net.train()
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-4)
@@ -65,11 +71,18 @@ def calibrate(model: str | None = None, *, steps: int = 6, save: bool = False,
     idle_tps = tokens / cpu_seconds * torch.get_num_threads() if device == "cpu" and cpu_seconds else tps
     if save:
         save_measured_speed(name, tps, device)
-    return {"model": name, "device": device, "threads": torch.get_num_threads(), "steps": steps,
-            "tokens": tokens, "seconds": seconds, "cpu_seconds": cpu_seconds, "tokens_per_second": tps,
-            "idle_tokens_per_second": idle_tps}
+    return {
+        "model": name,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "tokens": tokens,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "tokens_per_second": tps,
+        "idle_tokens_per_second": idle_tps,
+    }
 
 
 if __name__ == "__main__":
-    print(calibrate(sys.argv[1] if len(sys.argv) > 1 else None, steps=int(sys.argv[2]) if len(sys.argv) > 2
-                    else 6))
+    print(calibrate(sys.argv[1] if len(sys.argv) > 1 else None, steps=int(sys.argv[2]) if len(sys.argv) > 2 else 6))

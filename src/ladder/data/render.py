@@ -24,8 +24,9 @@ def _duration(seconds: float) -> str:
 
 def _problem(p: Problem) -> Text:
     t = Text()
-    t.append("error  " if p.severity == "error" else "warning  ", style="bold red" if p.severity == "error"
-             else "yellow")
+    t.append(
+        "error  " if p.severity == "error" else "warning  ", style="bold red" if p.severity == "error" else "yellow"
+    )
     t.append(f"line {p.line}" if p.line else "file", style="bold")
     if p.field:
         t.append(f" {p.field}", style="cyan")
@@ -45,8 +46,7 @@ def render_problems(report: ValidationReport, *, all_warnings: bool = False) -> 
         shown = items if all_warnings else items[:WARNINGS_PER_KIND]
         out += [_problem(p) for p in shown]
         if len(items) > len(shown):
-            out.append(Text(f"  ... and {len(items) - len(shown)} more like this (--all to list them)",
-                            style="dim"))
+            out.append(Text(f"  ... and {len(items) - len(shown)} more like this (--all to list them)", style="dim"))
     return out
 
 
@@ -63,8 +63,9 @@ def render_report(report: ValidationReport, *, all_warnings: bool = False) -> Re
         table.add_row("task", f"{report.task}{how}: minimum {report.minimum}, ideal {report.ideal}")
     if report.tokens:
         toks = sorted(report.tokens)
-        table.add_row("tokens / example", f"min {toks[0]}, median {toks[len(toks) // 2]}, max {toks[-1]}"
-                      f"  ({report.tokenizer})")
+        table.add_row(
+            "tokens / example", f"min {toks[0]}, median {toks[len(toks) // 2]}, max {toks[-1]}  ({report.tokenizer})"
+        )
         table.add_row("over max length", f"{len(report.over_length)} (max {report.max_length} tokens)")
     table.add_row("exact duplicates", str(len(report.duplicates)))
     table.add_row("near duplicates", str(len(report.near_duplicates)))
@@ -74,14 +75,20 @@ def render_report(report: ValidationReport, *, all_warnings: bool = False) -> Re
         table.add_row("leakage into test", f"{len(report.leakage)} examples ({report.test_path})")
     if report.labels:
         top = ", ".join(f"{k} {v}" for k, v in list(report.labels.items())[:5])
-        table.add_row("labels", f"{len(report.labels)} distinct; most common: {top}"
-                      + (", ..." if len(report.labels) > 5 else ""))
+        table.add_row(
+            "labels", f"{len(report.labels)} distinct; most common: {top}" + (", ..." if len(report.labels) > 5 else "")
+        )
     if report.epochs:
-        table.add_row("tokens per epoch", f"{report.tokens_per_epoch:,} ({report.trained_tokens_per_epoch:,} "
-                      "assistant tokens with loss)")
-        table.add_row("estimated training", f"{report.epochs} epochs x {report.tokens_per_epoch:,} tokens "
-                      f"at {report.tokens_per_second:,.0f} tokens/s = {_duration(report.estimated_seconds)}"
-                      f"  [dim]({report.speed_source})[/]")
+        table.add_row(
+            "tokens per epoch",
+            f"{report.tokens_per_epoch:,} ({report.trained_tokens_per_epoch:,} assistant tokens with loss)",
+        )
+        table.add_row(
+            "estimated training",
+            f"{report.epochs} epochs x {report.tokens_per_epoch:,} tokens "
+            f"at {report.tokens_per_second:,.0f} tokens/s = {_duration(report.estimated_seconds)}"
+            f"  [dim]({report.speed_source})[/]",
+        )
     if parts:
         parts.append(Text(""))
     return Group(*parts, table)

@@ -25,7 +25,7 @@ def shingles(text: str, k: int = 4) -> frozenset[int]:
     t = normalise(text)
     if len(t) <= k:
         return frozenset([zlib.crc32(t.encode())])
-    return frozenset(zlib.crc32(t[i:i + k].encode()) for i in range(len(t) - k + 1))
+    return frozenset(zlib.crc32(t[i : i + k].encode()) for i in range(len(t) - k + 1))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -76,8 +76,9 @@ def _candidates(sig_a: np.ndarray, sig_b: np.ndarray | None) -> set[tuple[int, i
     return pairs
 
 
-def _likely(pairs: set[tuple[int, int]], sig_a: np.ndarray, sig_b: np.ndarray,
-            threshold: float) -> list[tuple[int, int]]:
+def _likely(
+    pairs: set[tuple[int, int]], sig_a: np.ndarray, sig_b: np.ndarray, threshold: float
+) -> list[tuple[int, int]]:
     """Candidates whose MinHash estimate is near the threshold; only these get an exact Jaccard."""
     if not pairs:
         return []

@@ -39,13 +39,13 @@ def _test_count(n: int, test: float) -> int:
         raise InvalidInput("--test must be a fraction in (0, 1) or a count of examples >= 1", param="test")
     k = round(n * test) if test < 1 else int(test)
     if not 1 <= k < n:
-        raise InvalidInput(f"cannot put {k} of {n} examples in the test file; both files need examples",
-                           param="test")
+        raise InvalidInput(f"cannot put {k} of {n} examples in the test file; both files need examples", param="test")
     return k
 
 
-def split_examples(examples: list[Example], test: float = 0.2, *, stratify: bool = False,
-                   seed: int = 0) -> tuple[list[Example], list[Example]]:
+def split_examples(
+    examples: list[Example], test: float = 0.2, *, stratify: bool = False, seed: int = 0
+) -> tuple[list[Example], list[Example]]:
     """(train, test) from examples; the same seed and input always give the same split."""
     n_test = _test_count(len(examples), test)
     rng = random.Random(seed)
@@ -54,8 +54,11 @@ def split_examples(examples: list[Example], test: float = 0.2, *, stratify: bool
         chosen = _take(groups, n_test, rng)
     else:
         if label_counts(examples) is None:
-            raise InvalidInput("--stratify needs outputs that are labels (short answers that repeat); "
-                               "these outputs look like free text", param="stratify")
+            raise InvalidInput(
+                "--stratify needs outputs that are labels (short answers that repeat); "
+                "these outputs look like free text",
+                param="stratify",
+            )
         by_label: dict[str, list[list[int]]] = defaultdict(list)
         for g in groups:
             by_label[label_of(examples[g[0]])].append(g)
@@ -74,9 +77,17 @@ def split_examples(examples: list[Example], test: float = 0.2, *, stratify: bool
     return train, held
 
 
-def split(path: str | Path, test: float = 0.2, stratify: bool = False, seed: int = 0,
-          out_dir: str | Path | None = None, *, input_col: str | None = None, output_col: str | None = None,
-          system: str | None = None) -> tuple[Path, Path]:
+def split(
+    path: str | Path,
+    test: float = 0.2,
+    stratify: bool = False,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    *,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    system: str | None = None,
+) -> tuple[Path, Path]:
     """Write `<name>.train.jsonl` and `<name>.test.jsonl` (chat form) next to the file or in out_dir.
 
     `test` is a fraction (0.2) or a number of examples (500). Examples keep their source order.

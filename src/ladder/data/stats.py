@@ -32,16 +32,22 @@ def label_counts(examples: list[Example]) -> dict[str, int] | None:
 def _summary(values: list[int]) -> dict:
     if not values:
         return {"min": 0, "median": 0, "mean": 0.0, "max": 0}
-    return {"min": min(values), "median": statistics.median(values),
-            "mean": round(statistics.fmean(values), 1), "max": max(values)}
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "mean": round(statistics.fmean(values), 1),
+        "max": max(values),
+    }
 
 
 def stats_of(examples: list[Example], *, model: str | None = None) -> dict:
     """Counts and length summaries of examples; token lengths too when `model` is given."""
     roles = Counter(m["role"] for e in examples for m in e.messages)
     systems = Counter(m["content"] for e in examples for m in e.messages if m["role"] == "system")
-    by_role = {role: _summary([len(m["content"].split()) for e in examples for m in e.messages
-                               if m["role"] == role]) for role in roles}
+    by_role = {
+        role: _summary([len(m["content"].split()) for e in examples for m in e.messages if m["role"] == role])
+        for role in roles
+    }
     out = {
         "examples": len(examples),
         "messages": sum(roles.values()),
@@ -56,13 +62,23 @@ def stats_of(examples: list[Example], *, model: str | None = None) -> dict:
         from ladder.data.tokens import count_tokens
 
         counts = count_tokens(examples, model)
-        out["tokens"] = {"tokenizer": counts.tokenizer, "per_example": _summary(counts.total),
-                         "total": sum(counts.total), "trained_total": sum(counts.trained)}
+        out["tokens"] = {
+            "tokenizer": counts.tokenizer,
+            "per_example": _summary(counts.total),
+            "total": sum(counts.total),
+            "trained_total": sum(counts.trained),
+        }
     return out
 
 
-def stats(path: str | Path, *, input_col: str | None = None, output_col: str | None = None,
-          system: str | None = None, model: str | None = None) -> dict:
+def stats(
+    path: str | Path,
+    *,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    system: str | None = None,
+    model: str | None = None,
+) -> dict:
     """Statistics of a dataset file (any accepted format)."""
     examples = read_dataset(path, input_col=input_col, output_col=output_col, system=system)
     return {"path": str(path), **stats_of(examples, model=model)}

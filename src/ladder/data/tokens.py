@@ -32,8 +32,7 @@ def _plain(messages: list[dict]) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def count_tokens(examples: list[Example], model: str | None = None,
-                 project_id: str = DEFAULT_PROJECT) -> TokenCounts:
+def count_tokens(examples: list[Example], model: str | None = None, project_id: str = DEFAULT_PROJECT) -> TokenCounts:
     """Count with `model`'s tokenizer and chat template (the default model when None)."""
     name = model or get_settings().default_model
     try:
@@ -42,10 +41,13 @@ def count_tokens(examples: list[Example], model: str | None = None,
         tok = load_tokenizer(name, project_id)
     except (ValueError, OSError):
         # Remote models have no local tokenizer; an estimate is still useful for size and cost.
-        total = [math.ceil(sum(len(m["content"]) for m in e.messages) / CHARS_PER_TOKEN) + 4 * len(e.messages)
-                 for e in examples]
-        trained = [math.ceil(sum(len(m["content"]) for m in e.messages if _trains(m)) / CHARS_PER_TOKEN)
-                   for e in examples]
+        total = [
+            math.ceil(sum(len(m["content"]) for m in e.messages) / CHARS_PER_TOKEN) + 4 * len(e.messages)
+            for e in examples
+        ]
+        trained = [
+            math.ceil(sum(len(m["content"]) for m in e.messages if _trains(m)) / CHARS_PER_TOKEN) for e in examples
+        ]
         return TokenCounts(total, trained, f"estimate ({CHARS_PER_TOKEN:g} chars/token)")
     if not examples:
         return TokenCounts([], [], name)
@@ -109,8 +111,10 @@ def model_params(model: str | None, project_id: str = DEFAULT_PROJECT) -> int | 
         cfg = json.loads((hf_dir(spec, project_id) / "config.json").read_text())
         h, n_layers = cfg["hidden_size"], cfg["num_hidden_layers"]
         inter = cfg.get("intermediate_size", 4 * h)
-        heads, kv = cfg.get("num_attention_heads", 1), cfg.get("num_key_value_heads") or cfg.get(
-            "num_attention_heads", 1)
+        heads, kv = (
+            cfg.get("num_attention_heads", 1),
+            cfg.get("num_key_value_heads") or cfg.get("num_attention_heads", 1),
+        )
         attn = 2 * h * h + 2 * h * (h * kv // heads)
         embed = cfg["vocab_size"] * h * (1 if cfg.get("tie_word_embeddings", True) else 2)
         return n_layers * (attn + 3 * h * inter + 2 * h) + embed + h
@@ -124,13 +128,15 @@ def _speed_of_past_jobs(model: str, project_id: str) -> float | None:
         from ladder.store.db import get_db
 
         db = get_db()
-        job = db.one("SELECT id FROM ft_jobs WHERE model=? AND project_id=? AND status='succeeded' "
-                     "ORDER BY finished_at DESC LIMIT 1", (model, project_id))
+        job = db.one(
+            "SELECT id FROM ft_jobs WHERE model=? AND project_id=? AND status='succeeded' "
+            "ORDER BY finished_at DESC LIMIT 1",
+            (model, project_id),
+        )
         if job is None:
             return None
         rows = db.query("SELECT data FROM ft_events WHERE job_id=? AND type='metrics'", (job["id"],))
-        speeds = sorted(v for r in rows if r["data"]
-                        for v in [json.loads(r["data"]).get("tokens_per_second")] if v)
+        speeds = sorted(v for r in rows if r["data"] for v in [json.loads(r["data"]).get("tokens_per_second")] if v)
         return float(speeds[len(speeds) // 2]) if speeds else None
     except Exception:  # noqa: BLE001 - no tuning tables yet, or another schema: fall back to a constant
         return None

@@ -23,8 +23,15 @@ TASK_MINIMUMS: dict[str, tuple[int, int]] = {
     "knowledge": (1000, 10000),
     "open": (2000, 20000),
 }
-TASK_ALIASES = {"format": "style", "style-format": "style", "domain": "knowledge", "generation": "open",
-                "open-ended": "open", "classify": "classification", "extract": "extraction"}
+TASK_ALIASES = {
+    "format": "style",
+    "style-format": "style",
+    "domain": "knowledge",
+    "generation": "open",
+    "open-ended": "open",
+    "classify": "classification",
+    "extract": "extraction",
+}
 IMBALANCE_RATIO = 10
 
 
@@ -107,8 +114,13 @@ def _check_duplicates(report: ValidationReport, examples: list[Example]) -> None
         key = _conversation(e)
         if key in seen:
             report.duplicates.append((e.line, seen[key]))
-            _warn(report, e.line, f"exact duplicate of line {seen[key]}",
-                  "remove it: a duplicate counts the same example twice", "duplicate")
+            _warn(
+                report,
+                e.line,
+                f"exact duplicate of line {seen[key]}",
+                "remove it: a duplicate counts the same example twice",
+                "duplicate",
+            )
         else:
             seen[key] = e.line
     answers: dict[str, tuple[int, str]] = {}
@@ -116,8 +128,13 @@ def _check_duplicates(report: ValidationReport, examples: list[Example]) -> None
         key, answer = normalise(_inputs(e)), label_of(e)
         if key in answers and answers[key][1] != answer:
             report.conflicts.append((e.line, answers[key][0]))
-            _warn(report, e.line, f"same input as line {answers[key][0]} but a different answer",
-                  "keep one answer per input, or the model learns to guess between them", "conflict")
+            _warn(
+                report,
+                e.line,
+                f"same input as line {answers[key][0]} but a different answer",
+                "keep one answer per input, or the model learns to guess between them",
+                "conflict",
+            )
         answers.setdefault(key, (e.line, answer))
     texts = [_conversation(e) for e in examples]
     exact = {d[0] for d in report.duplicates}
@@ -125,8 +142,13 @@ def _check_duplicates(report: ValidationReport, examples: list[Example]) -> None
         line, other = examples[m.i].line, examples[m.j].line
         if line not in exact:
             report.near_duplicates.append((line, other, round(m.similarity, 3)))
-            _warn(report, line, f"near duplicate of line {other} (similarity {m.similarity:.2f})",
-                  "near copies add little; vary the examples or remove them", "near_duplicate")
+            _warn(
+                report,
+                line,
+                f"near duplicate of line {other} (similarity {m.similarity:.2f})",
+                "near copies add little; vary the examples or remove them",
+                "near_duplicate",
+            )
 
 
 def _check_leakage(report: ValidationReport, examples: list[Example], test_path: str | Path, **fmt) -> None:
@@ -135,24 +157,39 @@ def _check_leakage(report: ValidationReport, examples: list[Example], test_path:
     for m in cross_matches([_inputs(e) for e in test], [_inputs(e) for e in examples]):
         tline, line = test[m.i].line, examples[m.j].line
         report.leakage.append((tline, line, round(m.similarity, 3)))
-        what = ("the same input as" if m.similarity >= 1.0
-                else f"nearly the same input ({m.similarity:.2f}) as")
-        _warn(report, line, f"{what} line {tline} of the test file {Path(test_path).name}",
-              "remove it from one file, or the test score overstates quality", "leakage")
+        what = "the same input as" if m.similarity >= 1.0 else f"nearly the same input ({m.similarity:.2f}) as"
+        _warn(
+            report,
+            line,
+            f"{what} line {tline} of the test file {Path(test_path).name}",
+            "remove it from one file, or the test score overstates quality",
+            "leakage",
+        )
 
 
 def _check_size(report: ValidationReport, n: int, task: str | None) -> None:
     if n < HARD_MINIMUM:
-        report.problems.append(Problem(0, "", f"only {n} examples; fine-tuning needs at least {HARD_MINIMUM}",
-                                       "add examples, or use few-shot prompting instead", code="too_few"))
+        report.problems.append(
+            Problem(
+                0,
+                "",
+                f"only {n} examples; fine-tuning needs at least {HARD_MINIMUM}",
+                "add examples, or use few-shot prompting instead",
+                code="too_few",
+            )
+        )
     if task is None:
         return
     report.minimum, report.ideal = TASK_MINIMUMS[task]
     if n < report.minimum:
-        _warn(report, 0, f"{n} examples is below the {report.minimum} minimum for {task} "
-              f"({report.ideal} ideal): fine-tuning will likely overfit",
-              "few-shot prompting is the better rung at this size; collect more examples to fine-tune",
-              "below_minimum")
+        _warn(
+            report,
+            0,
+            f"{n} examples is below the {report.minimum} minimum for {task} "
+            f"({report.ideal} ideal): fine-tuning will likely overfit",
+            "few-shot prompting is the better rung at this size; collect more examples to fine-tune",
+            "below_minimum",
+        )
 
 
 def _check_labels(report: ValidationReport) -> None:
@@ -161,26 +198,53 @@ def _check_labels(report: ValidationReport) -> None:
     most, least = max(report.labels.values()), min(report.labels.values())
     if most >= IMBALANCE_RATIO * least:
         rare = [k for k, v in report.labels.items() if v == least][:5]
-        _warn(report, 0, f"labels are imbalanced: {most} vs {least} examples ({', '.join(rare)})",
-              "add examples of the rare labels, or the model will rarely predict them", "imbalance")
+        _warn(
+            report,
+            0,
+            f"labels are imbalanced: {most} vs {least} examples ({', '.join(rare)})",
+            "add examples of the rare labels, or the model will rarely predict them",
+            "imbalance",
+        )
 
 
-def validate(path: str | Path, *, model: str | None = None, task: str | None = None,
-             test_path: str | Path | None = None, input_col: str | None = None, output_col: str | None = None,
-             system: str | None = None, max_length: int | None = None, epochs: int | None = None,
-             count: bool = True, project_id: str = DEFAULT_PROJECT) -> ValidationReport:
+def validate(
+    path: str | Path,
+    *,
+    model: str | None = None,
+    task: str | None = None,
+    test_path: str | Path | None = None,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    system: str | None = None,
+    max_length: int | None = None,
+    epochs: int | None = None,
+    count: bool = True,
+    project_id: str = DEFAULT_PROJECT,
+) -> ValidationReport:
     """Check a training file and report every problem, with sizes, tokens and an estimated training time.
 
     `count=False` skips the tokenizer (token counts and time are then left at zero).
     """
     fmt = {"input_col": input_col, "output_col": output_col, "system": system}
     examples, problems = parse_dataset(path, **fmt)
-    report = ValidationReport(str(path), len(examples), list(problems), model=model,
-                              lines=[e.line for e in examples], max_length=max_length or default_max_length())
+    report = ValidationReport(
+        str(path),
+        len(examples),
+        list(problems),
+        model=model,
+        lines=[e.line for e in examples],
+        max_length=max_length or default_max_length(),
+    )
     for e in examples:
         if all(m.get("weight", 1) == 0 for m in e.messages if m["role"] == "assistant"):
-            _warn(report, e.line, "every assistant message has weight 0, so nothing here is trained",
-                  "set weight 1 on at least one assistant message", "no_trained_tokens", "messages")
+            _warn(
+                report,
+                e.line,
+                "every assistant message has weight 0, so nothing here is trained",
+                "set weight 1 on at least one assistant message",
+                "no_trained_tokens",
+                "messages",
+            )
     _check_duplicates(report, examples)
     if test_path is not None:
         _check_leakage(report, examples, test_path, **fmt)
@@ -197,8 +261,13 @@ def validate(path: str | Path, *, model: str | None = None, task: str | None = N
         for e, n in zip(examples, counts.total, strict=True):
             if n > report.max_length:
                 report.over_length.append((e.line, n))
-                _warn(report, e.line, f"{n} tokens, over the maximum length {report.max_length}",
-                      "it will be truncated in training; shorten it or raise max_seq_length", "too_long")
+                _warn(
+                    report,
+                    e.line,
+                    f"{n} tokens, over the maximum length {report.max_length}",
+                    "it will be truncated in training; shorten it or raise max_seq_length",
+                    "too_long",
+                )
         report.epochs = epochs or auto_epochs(len(examples))
         report.tokens_per_epoch = sum(min(n, report.max_length) for n in counts.total)
         report.trained_tokens_per_epoch = sum(counts.trained)

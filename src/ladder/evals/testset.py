@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +27,7 @@ class TestItem:
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
 
     def as_dict(self) -> dict:
-        return {"messages": self.messages, "reference": self.reference, "sources": self.sources,
-                "line": self.line}
+        return {"messages": self.messages, "reference": self.reference, "sources": self.sources, "line": self.line}
 
 
 def _split(messages: list[dict]) -> tuple[list[dict], str]:
@@ -42,34 +40,53 @@ def _pick(cols: list[str], wanted: tuple[str, ...]) -> str | None:
     return next((low[w] for w in wanted if w in low), None)
 
 
-def read_test_set(path: str | Path, *, input_col: str | None = None, output_col: str | None = None,
-                  limit: int | None = None) -> list[TestItem]:
-    """Every test item of a file; raises DatasetError naming each bad line."""
-    p = Path(path)
-    if p.suffix.lower() in (".csv", ".tsv"):
-        if not (input_col and output_col):
-            import csv
+def _csv_columns(source: Path | bytes) -> list[str]:
+    import csv
+    import io
 
-            with open(p, encoding="utf-8-sig", newline="") as f:
-                cols = next(csv.reader(f), [])
+    from ladder.data.boundedjson import BOM
+
+    with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
+        head = f.readline(1 << 20).removeprefix(BOM).decode("utf-8", errors="replace")
+    return next(csv.reader(io.StringIO(head)), [])
+
+
+def read_test_set(
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    limit: int | None = None,
+) -> list[TestItem]:
+    """Every test item of a file (a path, or bytes with their `name`); raises DatasetError naming each bad line."""
+    from ladder.data.boundedjson import read_jsonl
+    from ladder.errors import InvalidInput
+    from ladder.store.files import check_size
+
+    if isinstance(source, bytes):
+        if name is None:
+            raise ValueError("read_test_set(bytes) needs the file's name")
+        check_size(len(source), name, param="test")
+    else:
+        source = Path(source)
+        name = name or str(source)
+        if not source.is_file():
+            raise InvalidInput(f"{name}: no such file", code="file_not_found", param="test")
+        check_size(source.stat().st_size, name, param="test")
+    if Path(name).suffix.lower() in (".csv", ".tsv"):
+        if not (input_col and output_col):
+            cols = _csv_columns(source)
             input_col = input_col or _pick(cols, INPUT_COLS)
             output_col = output_col or _pick(cols, OUTPUT_COLS)
-        examples, problems = parse_dataset(p, input_col=input_col, output_col=output_col)
+        examples, problems = parse_dataset(source, name=name, input_col=input_col, output_col=output_col)
         sources: dict[int, list[str]] = {}
     else:
-        from ladder.errors import InvalidInput
-
-        if not p.is_file():
-            raise InvalidInput(f"{p}: no such file", code="file_not_found", param="test")
         records, problems, sources = [], [], {}
-        for line, raw in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                problems.append(Problem(line, "", f"invalid JSON: {e.msg} at column {e.colno}",
-                                        "each line must be one complete JSON object"))
+        for item in read_jsonl(source):
+            line, obj = item.line, item.value
+            if item.error is not None:
+                problems.append(Problem(line, "", item.error, item.hint))
                 continue
             if isinstance(obj, dict):
                 for k in SOURCE_KEYS:
@@ -83,14 +100,24 @@ def read_test_set(path: str | Path, *, input_col: str | None = None, output_col:
             records.append((line, obj))
         examples, more = examples_from_records(records, input_col=input_col, output_col=output_col)
         problems += more
+        if not records and not problems:
+            problems.append(Problem(0, "", "the file has no test items", "add one JSON object per line"))
     errors = [q for q in problems if q.severity == "error"]
     if errors:
-        raise DatasetError(p, errors)
+        raise DatasetError(name, sorted(errors, key=lambda q: q.line), param="test_file")
     items = []
     for ex in examples:
         msgs, ref = _split(ex.messages)
         items.append(TestItem(msgs, ref.strip(), sources.get(ex.line, []), ex.line))
     return items[:limit] if limit else items
+
+
+def check_test_file(file_id: str, project_id: str, param: str = "test_file", **columns) -> None:
+    """Read an uploaded test set by id now, so a bad one is a 400 naming the user's file, not a failed task."""
+    from ladder.store.files import resolve_file
+
+    rec = resolve_file(file_id, project_id, param)
+    read_test_set(Path(rec.blob_path), name=rec.filename, **columns)
 
 
 def spread(items: list, n: int | None) -> list:

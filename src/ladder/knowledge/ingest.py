@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ladder.errors import Conflict, InvalidInput, NotFound
+from ladder.errors import Conflict, InvalidInput, NotFound, TooLarge
 from ladder.ids import new_id
-from ladder.knowledge.bounded import parse_upload
+from ladder.knowledge.bounded import MAX_BYTES, parse_upload
+from ladder.knowledge.budget import check_budget
 from ladder.knowledge.chunking import chunk_sections
 from ladder.knowledge.embedder import BATCH_SIZE, Embedder, get_embedder
 from ladder.knowledge.records import (
@@ -94,6 +95,7 @@ def add_document(
     docs = [(p, chunks) for p, chunks in docs if chunks]
     if not docs:
         raise InvalidInput(f"{name}: no text found in the file", param="file")
+    check_budget(name, sum(len(chunks) for _, chunks in docs), project_id, db)
     texts = [embed_text(c.text, c.heading) for _, chunks in docs for c in chunks]
     start = time.perf_counter()
     vectors = embed_batches(emb, texts, on_progress)
@@ -222,7 +224,7 @@ def add_files(
             add_document(
                 kb,
                 path.name,
-                path.read_bytes(),
+                read_bounded(path),
                 policy=policy,
                 metadata=metadata,
                 text_column=text_column,
@@ -232,3 +234,15 @@ def add_files(
             )
         )
     return results
+
+
+def read_bounded(path: Path) -> bytes:
+    """A document's bytes, its size checked first (a 2 GB file is refused, not read)."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise TooLarge(
+            f"{path}: {size:,} bytes is over the size limit of {MAX_BYTES:,} bytes (LADDER_KB_MAX_BYTES)",
+            param="file",
+        )
+    with open(path, "rb") as f:
+        return f.read(MAX_BYTES + 1)  # a file that grew since the check is still refused by parse_upload

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -198,11 +197,35 @@ def _docx(filename: str, data: bytes) -> list[Section]:
     return _marked_sections("\n".join(lines))
 
 
+def _jsonl_rows(filename: str, data: bytes) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(columns in first-seen order, (line, object) rows), read under the bounds every JSONL read gets.
+
+    Every bad line is reported at once, by number, the same way as for a training file.
+    """
+    from ladder.data.boundedjson import read_jsonl
+    from ladder.data.formats import DatasetError, Problem
+
+    columns: dict[str, None] = {}
+    rows, problems = [], []
+    for item in read_jsonl(data):
+        if item.error is not None:
+            problems.append(Problem(item.line, "", item.error, item.hint))
+        elif not isinstance(item.value, dict):
+            problems.append(Problem(item.line, "", f"expected a JSON object, got {type(item.value).__name__}",
+                                    "write one JSON object per line"))
+        else:
+            columns.update(dict.fromkeys(item.value))
+            rows.append((item.line, item.value))
+    if problems:
+        raise DatasetError(filename, problems, param="file", see_all=False)
+    return list(columns), rows
+
+
 def _rows(filename: str, data: bytes, fmt: str, text_column: str | None) -> list[ParsedDoc]:
     """One document per row; the text column(s) are the text, the other columns the metadata."""
-    text = decode(filename, data)
     rows: list[tuple[int, dict]] = []
     if fmt == "csv":
+        text = decode(filename, data)
         reader = csv.DictReader(io.StringIO(text, newline=""))
         try:
             for row in reader:
@@ -211,21 +234,7 @@ def _rows(filename: str, data: bytes, fmt: str, text_column: str | None) -> list
             raise InvalidInput(f"{filename}: line {reader.line_num}: {e}", param="file") from None
         columns = list(reader.fieldnames or [])
     else:
-        columns = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInput(f"{filename}: line {number}: not valid JSON ({e.msg})", param="file") from None
-            if not isinstance(obj, dict):
-                raise InvalidInput(
-                    f"{filename}: line {number}: expected a JSON object, got {type(obj).__name__}",
-                    param="file",
-                )
-            columns += [k for k in obj if k not in columns]
-            rows.append((number, obj))
+        columns, rows = _jsonl_rows(filename, data)
     if not rows:
         raise InvalidInput(f"{filename}: no rows found", param="file")
     wanted = [c.strip() for c in text_column.split(",")] if text_column else None

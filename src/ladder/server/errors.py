@@ -13,7 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ladder.errors import LadderError
 
 log = logging.getLogger("ladder.server")
-MAX_MESSAGE = 500  # an error never echoes megabytes of input
+# An error never echoes megabytes of input; 2,000 characters fit a dataset error's count and its
+# first problems (data/formats.py MESSAGE_CHARS).
+MAX_MESSAGE = 2000
 
 _TYPES = {
     400: "invalid_request_error",

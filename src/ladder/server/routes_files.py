@@ -2,78 +2,34 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
-from ladder.errors import InvalidInput
 from ladder.server.deps import Principal, in_thread, principal
+from ladder.settings import get_settings
 from ladder.store import files
 
 router = APIRouter(tags=["files"])
-MAX_PROBLEMS = 5
-
-
-def check_jsonl(data: bytes, filename: str) -> None:
-    """A fine-tune file must be UTF-8 JSONL of chat (`messages`) or prompt/completion examples."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidInput(
-            f"{filename}: not UTF-8 text (byte {e.start}); a fine-tune file is JSONL, one JSON "
-            "example per line",
-            param="file",
-            code="invalid_file_format",
-        ) from e
-    problems, n = [], 0
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        n += 1
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"line {lineno}: not JSON ({e.msg} at column {e.colno})")
-        else:
-            if not isinstance(obj, dict):
-                problems.append(f"line {lineno}: expected a JSON object")
-            elif "messages" in obj:
-                if not isinstance(obj["messages"], list) or not obj["messages"]:
-                    problems.append(f"line {lineno}: messages must be a non-empty list")
-            elif not ("prompt" in obj and "completion" in obj):
-                problems.append(f"line {lineno}: needs a messages list, or prompt and completion")
-        if len(problems) >= MAX_PROBLEMS:
-            break
-    if not n and not problems:
-        problems.append("the file holds no examples")
-    if problems:
-        raise InvalidInput(
-            f"{filename}: " + "; ".join(problems) + "; fix these lines and upload again",
-            param="file",
-            code="invalid_file_format",
-        )
 
 
 def _create(data: bytes, filename: str, purpose: str, project_id: str) -> dict:
-    if purpose not in files.PURPOSES:
-        raise InvalidInput(
-            f"purpose {purpose[:64]!r} is not one of {', '.join(files.PURPOSES)}", param="purpose"
-        )
-    name = files.display_name(filename or "")
-    if not data:
-        raise InvalidInput(f"{name}: the file is empty", param="file")
-    if purpose == "fine-tune":
-        check_jsonl(data, name)
-    return files.create(data, name, purpose, project_id).as_openai()
+    # A fine-tune file gets the very checks job creation runs (store.files.check_upload), so a file
+    # accepted here is refused later only for what the job adds (too few examples, hyperparameters).
+    return files.upload(data, filename, purpose, project_id).as_openai()
 
 
 @router.post("/v1/files")
 async def upload_file(
     file: UploadFile = File(...), purpose: str = Form(..., max_length=64), who: Principal = Depends(principal)
 ) -> dict:
-    data = await file.read()
-    return await in_thread(_create, data, file.filename or "", purpose, who.project_id)
+    """Store a file for the caller's project; a fine-tune file is checked line by line first."""
+    # The body is already bounded by the server's upload limit and spooled to disk by the
+    # multipart parser; the file's own size is checked before it is read into memory.
+    name = files.display_name(file.filename or "")
+    if file.size is not None:
+        files.check_size(file.size, name)
+    data = await file.read(get_settings().max_file_bytes + 1)
+    return await in_thread(_create, data, name, purpose, who.project_id)
 
 
 @router.get("/v1/files")

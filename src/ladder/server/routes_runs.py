@@ -81,9 +81,12 @@ def _finish(task_id: str, kind: str, work) -> None:
 
 
 def _start(body: EvalStart, project_id: str) -> dict:
+    from ladder.evals.testset import check_test_file
     from ladder.pipelines import service
 
     service.get_bot(body.bot, project_id=project_id)  # 404 now, not later
+    # A bad test file is a 400 now that names the user's file, not a failed task naming a copy.
+    check_test_file(body.test_file, project_id, "test_file", input_col=body.input_col, output_col=body.output_col)
     scratch = Scratch("eval")
     try:
         test = _local_copy(body.test_file, project_id, "test", scratch.path)
@@ -146,7 +149,7 @@ def _local_copy(file_id: str, project_id: str, stem: str, scratch: Path) -> str:
     """Copy an uploaded file into the run's scratch directory, keeping its extension (readers go by it)."""
     from ladder.store import files
 
-    rec = files.get(file_id, project_id)
+    rec = files.resolve_file(file_id, project_id, f"{stem}_file")  # an id, never a path
     path = scratch / f"{stem}{Path(rec.filename).suffix or '.jsonl'}"
     path.write_bytes(rec.read_bytes())
     return str(path)
@@ -166,6 +169,10 @@ def _run_climb(task_id: str, body: ClimbStart, project_id: str, train_path: str,
 
 
 def _start_climb(body: ClimbStart, project_id: str) -> dict:
+    from ladder.evals.testset import check_test_file
+
+    check_test_file(body.train_file, project_id, "train_file")  # a 400 now, not a failed task
+    check_test_file(body.test_file, project_id, "test_file")
     scratch = Scratch("climb")
     try:
         train = _local_copy(body.train_file, project_id, "train", scratch.path)

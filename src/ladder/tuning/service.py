@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +13,7 @@ from ladder.errors import InvalidInput, LadderError
 from ladder.settings import get_settings
 from ladder.store import files
 from ladder.store.db import DEFAULT_PROJECT, get_db
-from ladder.store.scratch import scratch_dir
-from ladder.tuning import jobs, leases
+from ladder.tuning import checkpoints, jobs, leases
 from ladder.tuning.hparams import resolve
 from ladder.tuning.jobs import Checkpoint, Event, Job
 from ladder.tuning.worker_ctl import ensure_worker, worker_alive
@@ -49,18 +47,21 @@ def tuned_model_name(base: str, suffix: str | None, job_id: str) -> str:
     return f"ft:{base}:{suffix or 'tuned'}:{job_id}"
 
 
-def _materialise(ref: str, project_id: str, param: str, tmp: Path) -> tuple[files.FileRecord, Path]:
-    """(file record, a local copy with the original extension) for a path or a `file-…` id."""
-    if ref.startswith("file-") and not Path(ref).exists():
-        rec = files.get(ref, project_id)
-    else:
-        p = Path(ref).expanduser()
-        if not p.is_file():
-            raise InvalidInput(f"{ref}: no such file (give a path or a file-… id)", param=param)
-        rec = files.create(p.read_bytes(), p.name, "fine-tune", project_id)
-    local = tmp / f"{param}{Path(rec.filename).suffix or '.jsonl'}"
-    shutil.copyfile(rec.blob_path, local)
-    return rec, local
+# A job is `validating_files` only while create_job runs (seconds); one older than this was left by
+# a process that died mid-request, and fail_stale_validations ends it.
+VALIDATION_TIMEOUT_S = 600.0
+
+
+def fail_stale_validations(max_age_s: float = VALIDATION_TIMEOUT_S) -> list[str]:
+    """Fail every job stuck in `validating_files` for longer than max_age_s (call at start-up); their ids."""
+    db = get_db()
+    rows = db.query(
+        "SELECT id FROM ft_jobs WHERE status='validating_files' AND created_at < ?", (time.time() - max_age_s,)
+    )
+    for row in rows:
+        jobs.fail(row["id"], "validation_interrupted",
+                  "validating the files was interrupted (the server stopped); create the job again")
+    return [r["id"] for r in rows]
 
 
 def _versions() -> dict:
@@ -90,8 +91,9 @@ def create_job(
 ) -> Job:
     """Validate the data and queue a LoRA job (status queued), or raise InvalidInput naming every problem.
 
-    `training_file`/`validation_file`: a path (uploaded as a `file-…` for the record) or a file id.
-    A job that fails validation is kept with status failed, and the error is raised.
+    `training_file`/`validation_file`: ids of the project's files (`file-…`), never paths; the CLI
+    uploads a user's path first (store.files.upload_path). A job whose files fail validation ends
+    `failed` with the message, which is raised too.
     """
     from ladder.data.formats import read_dataset, write_jsonl
     from ladder.data.validate import HARD_MINIMUM
@@ -104,45 +106,46 @@ def create_job(
     if suffix is not None and not SUFFIX_RE.match(suffix):
         raise InvalidInput("suffix must be 1-40 letters, digits, '-' or '_'", param="suffix")
     seed = int(seed) if seed is not None else random.randrange(2**31)
-    with scratch_dir("tune") as td:  # inside the data dir, gone when validation ends
-        train_rec, train_path = _materialise(training_file, project_id, "training_file", Path(td))
-        val = (
-            _materialise(validation_file, project_id, "validation_file", Path(td))
-            if validation_file
-            else None
-        )
-        job = jobs.insert_job(
-            project_id=project_id,
-            model=model,
-            suffix=suffix,
-            training_file=train_rec.id,
-            validation_file=val[0].id if val else None,
-            hyperparameters=dict(hyperparameters or {}),
-            seed=seed,
-        )
-        jobs.add_event(job.id, f"Validating training file: {train_rec.id}")
-        try:
-            cols = {"input_col": input_col, "output_col": output_col, "system": system}
-            train = read_dataset(train_path, **cols)
-            if len(train) < HARD_MINIMUM:
-                raise InvalidInput(
-                    f"{training_file}: {len(train)} example(s); fine-tuning needs at least "
-                    f"{HARD_MINIMUM} (OpenAI's floor). Use few-shot prompting for so little data.",
-                    code="too_few_examples",
-                    param="training_file",
-                )
-            valid = read_dataset(val[1], **cols) if val else []
-            hp = resolve(hyperparameters, len(train))
-            d = job_dir(job.id)
-            write_jsonl(train, d / "train.jsonl")
-            write_jsonl(valid, d / "valid.jsonl")
-        except LadderError as e:
-            jobs.fail(job.id, e.code or "invalid_training_file", e.message)
-            raise
+    train_rec = files.resolve_file(training_file, project_id, "training_file")
+    val_rec = files.resolve_file(validation_file, project_id, "validation_file") if validation_file else None
+    fail_stale_validations()
+    job = jobs.insert_job(
+        project_id=project_id,
+        model=model,
+        suffix=suffix,
+        training_file=train_rec.id,
+        validation_file=val_rec.id if val_rec else None,
+        hyperparameters=dict(hyperparameters or {}),
+        seed=seed,
+    )
+    jobs.add_event(job.id, f"Validating training file: {train_rec.id}")
+    try:
+        cols = {"input_col": input_col, "output_col": output_col, "system": system}
+        # Read the stored bytes in place, under the user's file name: messages name their file.
+        train = read_dataset(Path(train_rec.blob_path), name=train_rec.filename, **cols)
+        if len(train) < HARD_MINIMUM:
+            raise InvalidInput(
+                f"{train_rec.filename}: {len(train)} example(s); fine-tuning needs at least "
+                f"{HARD_MINIMUM} (OpenAI's floor). Use few-shot prompting for so little data.",
+                code="too_few_examples",
+                param="training_file",
+            )
+        valid = read_dataset(Path(val_rec.blob_path), name=val_rec.filename, **cols) if val_rec else []
+        hp = resolve(hyperparameters, len(train))
+        d = job_dir(job.id)
+        write_jsonl(train, d / "train.jsonl")
+        write_jsonl(valid, d / "valid.jsonl")
+    except LadderError as e:
+        jobs.fail(job.id, e.code or "invalid_training_file", e.message)
+        raise
+    except BaseException as e:
+        # Whatever went wrong, the job must not stay `validating_files`.
+        jobs.fail(job.id, "internal_error", f"validating the files failed ({type(e).__name__}); see the log")
+        raise
     repro = {
         "seed": seed,
         "training_file_sha256": train_rec.sha256,
-        "validation_file_sha256": val[0].sha256 if val else None,
+        "validation_file_sha256": val_rec.sha256 if val_rec else None,
         "normalised_train_sha256": hashlib.sha256((d / "train.jsonl").read_bytes()).hexdigest(),
         "n_train": len(train),
         "n_valid": len(valid),
@@ -184,6 +187,8 @@ def cancel_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
         else:
             jobs.finish(job_id, "cancelled", db)
             jobs.add_event(job_id, "Job cancelled.", db=db)
+    if job.status != "running":  # no worker writes it: what a killed attempt half-wrote goes now
+        checkpoints.remove_partial(job_dir(job_id))
     leases.reclaim_stale(db)
     return jobs.load(job_id, project_id, db)
 
@@ -198,6 +203,8 @@ def resume_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
         )
     db = get_db()
     with db.tx():
+        # checked again under the write lock: two resumes at once queue it once
+        jobs.require_status(jobs.load(job_id, project_id, db), ("failed", "cancelled"), "resume")
         jobs.update(job_id, db, status="queued", cancel_requested=0, error=None, finished_at=None, attempts=0)
         jobs.add_event(job_id, "Job resumed; it continues from its last complete checkpoint.", db=db)
     return jobs.load(job_id, project_id)
