@@ -9,6 +9,7 @@ import typer
 from rich.table import Column, Table
 
 from ladder.cli.console import console, err_console, progress_bar
+from ladder.cli.projects import ProjectOption, project_id
 
 jobs_app = typer.Typer(help="Fine-tuning jobs: list, inspect, cancel, resume.", no_args_is_help=True)
 
@@ -22,11 +23,17 @@ def _auto_or(value: str | None, kind: type, flag: str):
         raise typer.BadParameter(f"{flag} must be 'auto' or a number, got {value!r}") from None
 
 
-def follow(job_id: str) -> int:
+def _in(project: str | None) -> str:
+    """The `--project` part of a command shown to the user, so that it works when pasted."""
+    return f" --project {project}" if project else ""
+
+
+def follow(job_id: str, project: str | None = None) -> int:
     """Show a job's events with a live bar (step, loss, tokens/s, ETA) until it ends; Ctrl-C detaches."""
     from ladder.tuning import service
 
-    job = service.get_job(job_id)
+    pid = project_id(project)
+    job = service.get_job(job_id, pid)
     total = job.resolved.get("total_steps")
     state = {"step": 0}
     try:
@@ -44,10 +51,11 @@ def follow(job_id: str) -> int:
                     style = {"warn": "yellow", "error": "bold red"}.get(ev.level, "dim")
                     err_console.print(f"[{style}]{ev.message}[/]", highlight=False)
 
-            job = service.wait(job_id, on_event=on_event)
+            job = service.wait(job_id, on_event=on_event, project_id=pid)
     except KeyboardInterrupt:
         err_console.print(f"[yellow]detached; the job keeps running.[/] Follow it again with "
-                          f"`ladder jobs show {job_id} --follow`, stop it with `ladder jobs cancel {job_id}`.")
+                          f"`ladder jobs show {job_id}{_in(project)} --follow`, stop it with "
+                          f"`ladder jobs cancel {job_id}{_in(project)}`.")
         return 0
     if job.status == "succeeded":
         console.print(f"[green]succeeded[/]: {job.fine_tuned_model}  ({job.trained_tokens} trained tokens)")
@@ -55,6 +63,16 @@ def follow(job_id: str) -> int:
         return 0
     console.print(f"[red]{job.status}[/]" + (f": {job.error['message']}" if job.error else ""))
     return 1
+
+
+def _file_id(ref: str, project: str, columns: dict) -> str:
+    """A `file-…` id as given, else the user's own path uploaded first (the service takes ids only)."""
+    from ladder.ids import is_id
+    from ladder.store import files
+
+    if is_id(ref, "file"):
+        return ref
+    return files.upload_path(ref, "fine-tune", project, columns).id
 
 
 def tune_cmd(
@@ -74,9 +92,12 @@ def tune_cmd(
     output_col: str = typer.Option(None, "--output-col", help="Output column."),
     system: str = typer.Option(None, "--system", help="System prompt for examples that have none."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Queue the job and return at once."),
+    project: ProjectOption = None,
 ) -> None:
     """Fine-tune a LoRA adapter on your examples; the tuned model becomes usable everywhere."""
     from ladder.tuning import service
+
+    pid = project_id(project)
 
     hp = {"n_epochs": _auto_or(epochs, int, "--epochs"), "batch_size": _auto_or(batch_size, int, "--batch-size"),
           "learning_rate_multiplier": _auto_or(lr_multiplier, float, "--lr-multiplier")}
@@ -84,24 +105,28 @@ def tune_cmd(
                        ("scheduler", scheduler)):
         if value is not None:
             hp[key] = value
-    job = service.create_job(train, validation_file=validation, model=model, suffix=suffix, hyperparameters=hp,
-                             seed=seed, input_col=input_col, output_col=output_col, system=system)
+    cols = {"input_col": input_col, "output_col": output_col, "system": system}
+    train_id = _file_id(train, pid, cols)
+    validation_id = _file_id(validation, pid, cols) if validation else None
+    job = service.create_job(train_id, validation_file=validation_id, model=model, suffix=suffix,
+                             hyperparameters=hp, seed=seed, project_id=pid, **cols)
     r = job.resolved
     console.print(f"job [bold]{job.id}[/] queued: {r['n_epochs']} epochs x {r['steps_per_epoch']} steps, "
                   f"batch {r['batch_size']}, lr {r['learning_rate']:.2g}, LoRA r={r['lora_r']}, seed {job.seed}")
     service.ensure_worker()
     if detach:
-        console.print(f"follow it with `ladder jobs show {job.id} --follow`")
+        console.print(f"follow it with `ladder jobs show {job.id}{_in(project)} --follow`")
         return
-    raise typer.Exit(follow(job.id))
+    raise typer.Exit(follow(job.id, project))
 
 
 @jobs_app.command("list")
-def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json"),
+             project: ProjectOption = None) -> None:
     """Fine-tuning jobs, newest first."""
     from ladder.tuning import service
 
-    rows = service.list_jobs(limit=limit)
+    rows = service.list_jobs(project_id(project), limit=limit)
     if as_json:
         typer.echo(json.dumps([j.as_openai() for j in rows], indent=1))
         return
@@ -114,14 +139,16 @@ def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Opt
 
 @jobs_app.command("show")
 def show_cmd(job_id: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Follow until it ends."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+             as_json: bool = typer.Option(False, "--json"), project: ProjectOption = None) -> None:
     """One job: status, hyperparameters chosen, reproducibility info, error."""
     from ladder.tuning import service
 
+    pid = project_id(project)
     if follow_:
+        service.get_job(job_id, pid)  # an unknown job is an error before any worker starts
         service.ensure_worker()
-        raise typer.Exit(follow(job_id))
-    job = service.get_job(job_id)
+        raise typer.Exit(follow(job_id, project))
+    job = service.get_job(job_id, pid)
     if as_json:
         typer.echo(json.dumps(job.as_openai(), indent=1))
         return
@@ -139,11 +166,11 @@ def show_cmd(job_id: str, follow_: bool = typer.Option(False, "--follow", "-f", 
 
 @jobs_app.command("events")
 def events_cmd(job_id: str, limit: int = typer.Option(50, "--limit"),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+               as_json: bool = typer.Option(False, "--json"), project: ProjectOption = None) -> None:
     """A job's events, oldest of the last LIMIT first."""
     from ladder.tuning import service
 
-    rows = list(reversed(service.list_events(job_id, limit=limit)))
+    rows = list(reversed(service.list_events(job_id, project_id(project), limit=limit)))
     if as_json:
         typer.echo(json.dumps([e.as_openai() for e in rows], indent=1))
         return
@@ -154,11 +181,12 @@ def events_cmd(job_id: str, limit: int = typer.Option(50, "--limit"),
 
 
 @jobs_app.command("checkpoints")
-def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json"),
+                    project: ProjectOption = None) -> None:
     """A job's checkpoints (each usable as a model name)."""
     from ladder.tuning import service
 
-    rows = service.list_checkpoints(job_id, limit=1000)
+    rows = service.list_checkpoints(job_id, project_id(project), limit=1000)
     if as_json:
         typer.echo(json.dumps([c.as_openai() for c in rows], indent=1))
         return
@@ -171,26 +199,28 @@ def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json")) 
 
 
 @jobs_app.command("cancel")
-def cancel_cmd(job_id: str) -> None:
+def cancel_cmd(job_id: str, project: ProjectOption = None) -> None:
     """Cancel a queued job at once, a running one within seconds."""
     from ladder.tuning import service
 
-    job = service.cancel_job(job_id)
+    pid = project_id(project)
+    job = service.cancel_job(job_id, pid)
     if job.status == "running":
-        job = service.wait(job_id, poll=0.2, timeout=30)
+        job = service.wait(job_id, poll=0.2, timeout=30, project_id=pid)
     console.print(f"{job.id}: {job.status}")
 
 
 @jobs_app.command("resume")
-def resume_cmd(job_id: str, detach: bool = typer.Option(False, "--detach", "-d")) -> None:
+def resume_cmd(job_id: str, detach: bool = typer.Option(False, "--detach", "-d"),
+               project: ProjectOption = None) -> None:
     """Queue a failed or cancelled job again; it continues from its last complete checkpoint."""
     from ladder.tuning import service
 
-    job = service.resume_job(job_id)
+    job = service.resume_job(job_id, project_id(project))
     service.ensure_worker()
     console.print(f"{job.id}: {job.status}")
     if not detach:
-        raise typer.Exit(follow(job_id))
+        raise typer.Exit(follow(job_id, project))
 
 
 def export_cmd(

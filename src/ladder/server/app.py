@@ -38,9 +38,11 @@ def _include_optional(app: FastAPI, module: str) -> None:
     app.include_router(mod.router)
 
 
-def create_app(config: ServerConfig | None = None) -> FastAPI:
+def create_app(config: ServerConfig | None = None, *, lifespan=None) -> FastAPI:
+    """The app; `lifespan` (an async context manager factory) runs what lives as long as it is served."""
     config = config or ServerConfig()
     app = FastAPI(
+        lifespan=lifespan,
         title="ladder",
         version="0.1.0",
         responses=errors.ERROR_RESPONSES,

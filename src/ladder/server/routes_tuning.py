@@ -1,8 +1,8 @@
-"""OpenAI-compatible /v1/fine_tuning/jobs: create, list, get, cancel, events, checkpoints (background worker)."""
+"""OpenAI-compatible /v1/fine_tuning/jobs: create, list, get, cancel, resume, events, checkpoints."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from ladder.errors import InvalidInput
 from ladder.server.deps import Principal, in_thread, principal
@@ -17,7 +17,16 @@ def _page(items: list, limit: int) -> dict:
     return {"object": "list", "data": [x.as_openai() for x in page], "has_more": len(items) > limit}
 
 
-def _create(body: FineTuningJobRequest, project_id: str) -> dict:
+def _nudge(app: FastAPI) -> None:
+    """A job was queued: wake the server's tuning supervisor (without one, start a worker directly)."""
+    supervisor = getattr(app.state, "tuning_supervisor", None)
+    if supervisor is not None:
+        supervisor.wake()
+    else:  # an app served without `ladder serve`'s lifespan (tests, embedding)
+        service.ensure_worker()
+
+
+def _create(body: FineTuningJobRequest, project_id: str, app: FastAPI) -> dict:
     hp = dict(body.hyperparameters or {})
     if body.method is not None:
         if body.method.type != "supervised":
@@ -32,14 +41,14 @@ def _create(body: FineTuningJobRequest, project_id: str) -> dict:
     job = service.create_job(body.training_file, validation_file=body.validation_file, model=body.model,
                              suffix=body.suffix, hyperparameters=hp or None, seed=body.seed,
                              project_id=project_id)
-    service.ensure_worker()
+    _nudge(app)
     return job.as_openai()
 
 
 @router.post("/v1/fine_tuning/jobs")
-async def create_job(body: FineTuningJobRequest, who: Principal = Depends(principal)) -> dict:
+async def create_job(body: FineTuningJobRequest, request: Request, who: Principal = Depends(principal)) -> dict:
     """Validate the files and queue the job; the background worker trains it."""
-    return await in_thread(_create, body, who.project_id)
+    return await in_thread(_create, body, who.project_id, request.app)
 
 
 @router.get("/v1/fine_tuning/jobs")
@@ -57,6 +66,19 @@ async def get_job(job_id: str, who: Principal = Depends(principal)) -> dict:
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel")
 async def cancel_job(job_id: str, who: Principal = Depends(principal)) -> dict:
     return (await in_thread(service.cancel_job, job_id, who.project_id)).as_openai()
+
+
+def _resume(job_id: str, project_id: str, app: FastAPI) -> dict:
+    job = service.resume_job(job_id, project_id)
+    _nudge(app)
+    return job.as_openai()
+
+
+@router.post("/v1/fine_tuning/jobs/{job_id}/resume")
+async def resume_job(job_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
+    """Ladder extension: queue a failed or cancelled job again; it continues from its last complete
+    checkpoint (409 unless the job is failed or cancelled)."""
+    return await in_thread(_resume, job_id, who.project_id, request.app)
 
 
 @router.get("/v1/fine_tuning/jobs/{job_id}/events")

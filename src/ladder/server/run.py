@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from ladder.errors import InvalidInput
 from ladder.server import keys
@@ -38,4 +41,25 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info")
     from ladder.store.sweep import sweep_at_start
 
     sweep_at_start()  # what a crash of this or another ladder process left in the data dir
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(lifespan=tuning_supervised),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@asynccontextmanager
+async def tuning_supervised(app) -> AsyncIterator[None]:
+    """While the app is served, a supervisor thread keeps a fine-tuning worker alive for queued jobs
+    (and resumes the ones a crash or restart left queued); stopped, with its workers, on shutdown."""
+    from ladder.tuning.supervisor import Supervisor
+
+    supervisor = Supervisor().start()
+    app.state.tuning_supervisor = supervisor  # routes wake it when they queue a job
+    try:
+        yield
+    finally:
+        app.state.tuning_supervisor = None
+        await asyncio.to_thread(supervisor.stop)
