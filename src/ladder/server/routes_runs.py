@@ -52,8 +52,17 @@ def _launch(kind: str, project_id: str, target, args: tuple, scratch: Scratch, *
     however it ends; a crash leaves it to the start-up sweep.
     """
     task_id = new_id(kind)
-    task = {"id": task_id, "object": f"{kind}.task", "status": "running", **extra, "run_id": None,
-            "error": None, "created_at": int(time.time()), "finished_at": None, "project_id": project_id}
+    task = {
+        "id": task_id,
+        "object": f"{kind}.task",
+        "status": "running",
+        **extra,
+        "run_id": None,
+        "error": None,
+        "created_at": int(time.time()),
+        "finished_at": None,
+        "project_id": project_id,
+    }
 
     def run() -> None:
         try:
