@@ -36,9 +36,16 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 class JsonProblem(ValueError):
     """Why one JSON text was refused, in words for the user (the caller adds the file and line)."""
 
-    def __init__(self, message: str, hint: str = "each line must be one complete JSON object"):
+    DEFAULT_HINT = "each line must be one complete JSON object"
+
+    def __init__(self, message: str, hint: str = DEFAULT_HINT):
         super().__init__(message)
         self.hint = hint
+
+
+_TOO_DEEP = (f"nested deeper than {MAX_DEPTH} levels", "flatten the structure")
+_SURROGATE_HINT = "a lone surrogate is not a character: write the character itself, or a valid pair"
+_CONTROL_HINT = "a NUL or other control character inside a string must be escaped (\\u0000) or removed"
 
 
 def _show(text: str, n: int = 40) -> str:
@@ -48,19 +55,19 @@ def _show(text: str, n: int = 40) -> str:
 def _int(digits: str) -> int:
     n = len(digits) - digits.startswith("-")
     if n > MAX_INT_DIGITS:
-        raise JsonProblem(f"an integer of {n:,} digits (at most {MAX_INT_DIGITS:,})")
+        raise JsonProblem(f"an integer of {n:,} digits (at most {MAX_INT_DIGITS:,})", "write long numbers as strings")
     return int(digits)
 
 
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise JsonProblem(f"the number {_show(text, 20)} is out of range")
+        raise JsonProblem(f"the number {_show(text, 20)} is out of range", "write it as a string")
     return value
 
 
 def _constant(name: str) -> float:
-    raise JsonProblem(f"{name} is not JSON (write a number, or null)")
+    raise JsonProblem(f"{name} is not JSON", "write a number, null, or a string")
 
 
 def _object(pairs: list[tuple[str, object]]) -> dict:
@@ -68,7 +75,7 @@ def _object(pairs: list[tuple[str, object]]) -> dict:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise JsonProblem(f"the key {_show(dup)} appears twice in one object; keep one")
+        raise JsonProblem(f"the key {_show(dup)} appears twice in one object", "keep one of them")
     return obj
 
 
@@ -83,14 +90,14 @@ def _check_tree(value: object, text: str) -> None:
         v, depth = stack.pop()
         if isinstance(v, dict | list):
             if depth > MAX_DEPTH:
-                raise JsonProblem(f"nested deeper than {MAX_DEPTH} levels")
+                raise JsonProblem(*_TOO_DEEP)
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for k, x in items:
                 if strings and isinstance(k, str) and _SURROGATE.search(k):
-                    raise JsonProblem("a key holds a lone surrogate escape (like \\ud800), not a character")
+                    raise JsonProblem("a key holds a lone surrogate escape (like \\ud800)", _SURROGATE_HINT)
                 stack.append((x, depth + 1))
         elif strings and isinstance(v, str) and _SURROGATE.search(v):
-            raise JsonProblem("a string holds a lone surrogate escape (like \\ud800), not a character")
+            raise JsonProblem("a string holds a lone surrogate escape (like \\ud800)", _SURROGATE_HINT)
 
 
 def loads(text: str) -> object:
@@ -101,10 +108,11 @@ def loads(text: str) -> object:
         )
     except json.JSONDecodeError as e:
         msg = e.msg.removesuffix(" at")  # "Invalid control character at": the column follows
-        raise JsonProblem(f"invalid JSON: {msg} at column {e.colno}") from None
+        hint = _CONTROL_HINT if msg.startswith("Invalid control character") else JsonProblem.DEFAULT_HINT
+        raise JsonProblem(f"invalid JSON: {msg} at column {e.colno}", hint) from None
     except RecursionError:
         # The C scanner stops at the interpreter's recursion limit; anything that deep is over ours.
-        raise JsonProblem(f"nested deeper than {MAX_DEPTH} levels") from None
+        raise JsonProblem(*_TOO_DEEP) from None
     _check_tree(value, text)
     return value
 
