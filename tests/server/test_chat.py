@@ -73,12 +73,15 @@ def test_json_response_format_is_validated(srv, tiny_model):
             response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}})
 
 
-def test_unsupported_inputs_are_400(srv, tiny_model):
+def test_unsupported_inputs_are_refused_by_the_schema(srv, tiny_model):
+    # the OpenAPI schema says roles are system/user/assistant/developer and n is 1, and so does the server
     c = srv.client()
-    with pytest.raises(openai.BadRequestError):
+    with pytest.raises(openai.UnprocessableEntityError) as e:
         c.chat.completions.create(model=tiny_model, messages=[{"role": "tool", "content": "x"}])
-    with pytest.raises(openai.BadRequestError):
+    assert e.value.body["param"] == "messages[0].role"
+    with pytest.raises(openai.UnprocessableEntityError) as e:
         c.chat.completions.create(model=tiny_model, messages=HI, n=2)
+    assert e.value.body["param"] == "n"
 
 
 def test_disconnect_stops_generation(srv, tiny_model):

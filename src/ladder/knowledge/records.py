@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from ladder.errors import InvalidInput, NotFound
 from ladder.store.db import Database
 
-_KB_NAME = re.compile(r"^[\w][\w.\-]{0,63}$")
+KB_NAME_PATTERN = r"^[\w][\w.\-]{0,63}$"  # also the API schema's pattern
+_KB_NAME = re.compile(KB_NAME_PATTERN)
 
 
 @dataclass

@@ -17,7 +17,7 @@ SHOT_MODES = ("fixed", "retrieved")
 MAX_TOKENS_CEILING = 131_072
 MAX_FEW_SHOT_K = 10_000
 MAX_RETRIEVAL_K = 100  # as many passages as one knowledge-base search returns
-SEED_RANGE = (-(2**63), 2**63 - 1)  # what SQLite, torch and the OpenAI API all accept
+SEED_LIMIT = 2**63  # seeds lie in [-SEED_LIMIT, SEED_LIMIT): what SQLite, torch and the OpenAI API accept
 
 
 def _integer(name: str, value: object, lo: int, hi: int) -> None:
@@ -103,7 +103,7 @@ class PipelineConfig:
         _number("temperature", self.temperature, 0.0, 2.0)
         _number("top_p", self.top_p, 0.0, 1.0, above_lo=True)
         if self.seed is not None:
-            _integer("seed", self.seed, *SEED_RANGE)
+            _integer("seed", self.seed, -SEED_LIMIT, SEED_LIMIT - 1)
         self.stop = stop_list(self.stop)
         if self.backend is not None and self.backend not in BACKENDS:
             raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)} (or unset: the model's own), "

@@ -14,7 +14,8 @@ from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.pipeline import Pipeline
 from ladder.store.db import DEFAULT_PROJECT, get_db
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # also the API schema's pattern
+_NAME = re.compile(NAME_PATTERN)
 
 
 def _config(config: PipelineConfig | dict) -> PipelineConfig:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ladder.errors import LadderError
 
@@ -113,7 +114,44 @@ def _loc(loc: tuple) -> str:
     return out or "body"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path.
+
+    Starlette's own 405 names only the first route whose path matched, but one path is often
+    served by several routes (GET /api/kbs and POST /api/kbs are two).
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
+def _json_errors_in_spec(app: FastAPI) -> None:
+    """Document error responses as JSON on every operation, also where the success is HTML or a file.
+
+    FastAPI gives an operation's extra responses the media type of its success response; ours
+    are always `{"error": ...}` JSON (see `install`).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = generate()
+            for operations in spec.get("paths", {}).values():
+                for op in operations.values():
+                    for status, response in op.get("responses", {}).items():
+                        content = response.get("content")
+                        if status.isdigit() and int(status) >= 400 and content and "application/json" not in content:
+                            response["content"] = {"application/json": next(iter(content.values()))}
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
+    _json_errors_in_spec(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, e: ApiError):
         return error_response(
@@ -136,11 +174,16 @@ def install(app: FastAPI) -> None:
         return error_response(422, msg, param=param, code="invalid_value")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException):
+    async def _http(request: Request, e: StarletteHTTPException):
         msg = e.detail if isinstance(e.detail, str) else "request failed"
+        headers = dict(getattr(e, "headers", None) or {})
         if e.status_code == 404 and msg == "Not Found":
             msg = "no such endpoint; see /openapi.json"
-        return error_response(e.status_code, msg, headers=getattr(e, "headers", None))
+        if e.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            msg = f"{request.method} is not allowed on {request.url.path[:200]}; it takes {', '.join(allowed)}"
+        return error_response(e.status_code, msg, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, e: Exception):

@@ -2,22 +2,101 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+from typing import Annotated, Literal
+
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.errors import InvalidInput
+from ladder.models.registry import BACKENDS
+from ladder.models.text_stops import MAX_STOP_CHARS, MAX_STOPS
+from ladder.pipelines.config import (
+    MAX_FEW_SHOT_K,
+    MAX_RETRIEVAL_K,
+    MAX_TOKENS_CEILING,
+    SEED_LIMIT,
+    SHOT_MODES,
+    PipelineConfig,
+)
+from ladder.pipelines.parsers import KINDS
+from ladder.pipelines.patterns import MAX_PATTERN_CHARS
+from ladder.pipelines.service import NAME_PATTERN
 from ladder.server.deps import Principal, in_thread, principal, state
 from ladder.server.schemas import MAX_VERSION
 
 router = APIRouter(tags=["bots"])
+_DEFAULTS = {f.name: f.default for f in fields(PipelineConfig) if f.default is not MISSING}
+StopSequence = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+
+
+# The API's view of PipelineConfig, built from the same constants its own checks use, so the
+# OpenAPI schema states what a bot's settings may be; rules across fields (a label parser needs
+# labels) stay PipelineConfig's and answer 400.
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class FewShot(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    input: str
+    output: str
+
+
+class ParserSettings(_Strict):
+    kind: Literal[KINDS] = "text"
+    labels: list[str] = Field(default_factory=list, description="the label set of a label parser")
+    schema_: dict | None = Field(None, alias="schema", description="the JSON Schema of a json parser")
+    pattern: str | None = Field(None, min_length=1, max_length=MAX_PATTERN_CHARS, description="a regex parser's")
+
+
+class _BotSettings(_Strict):
+    system_prompt: str = _DEFAULTS["system_prompt"]
+    output_instruction: str = _DEFAULTS["output_instruction"]
+    input_template: str = Field(_DEFAULTS["input_template"], description="frames each input; contains {input}")
+    few_shot: list[FewShot] = Field(default_factory=list)
+    few_shot_mode: Literal[SHOT_MODES] = _DEFAULTS["few_shot_mode"]
+    few_shot_k: int = Field(_DEFAULTS["few_shot_k"], ge=0, le=MAX_FEW_SHOT_K)
+    kbs: list[str] = Field(default_factory=list)
+    retrieval_k: int = Field(_DEFAULTS["retrieval_k"], ge=1, le=MAX_RETRIEVAL_K)
+    retrieval_threshold: float | None = Field(_DEFAULTS["retrieval_threshold"], ge=-1, le=1)
+    max_tokens: int = Field(_DEFAULTS["max_tokens"], ge=1, le=MAX_TOKENS_CEILING,
+                            description="also at most this server's max_tokens cap")
+    temperature: float = Field(_DEFAULTS["temperature"], ge=0, le=2)
+    top_p: float = Field(_DEFAULTS["top_p"], gt=0, le=1)
+    # a half-open range: 2**63 - 1 would reach the spec as the float 2**63
+    seed: int | None = Field(_DEFAULTS["seed"], ge=-SEED_LIMIT, lt=SEED_LIMIT)
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_STOPS)] = Field(
+        default_factory=list, description="one stop sequence, or a list of them")
+    parser: ParserSettings = Field(default_factory=ParserSettings)
+    backend: Literal[BACKENDS] | None = Field(_DEFAULTS["backend"], description="unset: the model's own")
+
+
+class BotSettings(_BotSettings):
+    model: str = Field(..., min_length=1, max_length=512)
+
+
+class BotChanges(_BotSettings):
+    """Only the settings sent change; the rest are the latest version's."""
+
+    model: str = Field(None, min_length=1, max_length=512)
+
+
+def _sent(settings: _BotSettings) -> dict:
+    return settings.model_dump(exclude_unset=True, by_alias=True)
 
 
 class BotCreate(BaseModel):
-    name: str = Field(..., min_length=1, max_length=64)
-    config: dict = Field(..., description="pipeline settings: model, system_prompt, few_shot, kbs, ...")
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=NAME_PATTERN)
+    config: BotSettings
 
 
 class BotChat(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     messages: list[dict] | str = Field(..., description="a question, or OpenAI-style messages")
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
@@ -51,7 +130,10 @@ def _shown(p) -> dict:
 
 @router.post("/api/bots")
 async def create_bot(body: BotCreate, request: Request, who: Principal = Depends(principal)) -> dict:
-    config = _within_cap(body.config, state(request).config.max_tokens_cap)
+    from ladder.models.registry import get_model
+
+    await in_thread(get_model, body.config.model, who.project_id)  # an unknown model is a 404 first
+    config = _within_cap(_sent(body.config), state(request).config.max_tokens_cap)
     return _shown(await in_thread(_checked, _svc().create_bot, body.name, config, project_id=who.project_id))
 
 
@@ -67,9 +149,9 @@ async def get_bot(name: str, version: int | None = Query(None, ge=1, le=MAX_VERS
 
 
 @router.post("/api/bots/{name}/versions")
-async def new_version(name: str, changes: dict, request: Request, who: Principal = Depends(principal)) -> dict:
+async def new_version(name: str, body: BotChanges, request: Request, who: Principal = Depends(principal)) -> dict:
     """Apply changes to the latest version and store them as the next version."""
-    changes = _within_cap(changes, state(request).config.max_tokens_cap)
+    changes = _within_cap(_sent(body), state(request).config.max_tokens_cap)
     return _shown(await in_thread(_checked, _svc().edit_bot, name, changes, project_id=who.project_id))
 
 

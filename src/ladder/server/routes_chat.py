@@ -51,36 +51,29 @@ async def get_model(model_id: str, who: Principal = Depends(principal)) -> dict:
     raise NotFound(f"unknown model {model_id[:200]!r}", code="model_not_found", param="model")
 
 
-def _content(i: int, m: ChatMessageIn) -> str:
+def _content(m: ChatMessageIn) -> str:
     if m.content is None:
         return ""
     if isinstance(m.content, str):
         return m.content
-    parts = []
-    for part in m.content:
-        if part.type != "text":
-            raise InvalidInput(
-                f"messages[{i}].content: only text parts are supported, not {part.type!r}",
-                param=f"messages[{i}].content",
-            )
-        parts.append(part.text or "")
-    return "".join(parts)
+    return "".join(part.text or "" for part in m.content)  # the schema admits text parts only
+
+
+def _check_model(model: str, project_id: str) -> None:
+    """404 for an unknown model (or bot) before the rest of the request is judged against it."""
+    if bots_bridge.is_bot(model):
+        from ladder.pipelines import service as bots
+
+        bots.get_bot(model[len(bots_bridge.PREFIX) :], project_id=project_id)
+    else:
+        from ladder.models import registry
+
+        registry.get_model(model, project_id)
 
 
 def _to_request(body: ChatCompletionRequest, cap: int, default_max: int) -> ChatRequest:
-    if body.tools:
-        raise InvalidInput("tools are not supported by this server", param="tools")
-    if body.n not in (None, 1):
-        raise InvalidInput("only n=1 is supported", param="n")
-    msgs = []
-    for i, m in enumerate(body.messages):
-        role = "system" if m.role == "developer" else m.role
-        if role not in ("system", "user", "assistant"):
-            raise InvalidInput(
-                f"messages[{i}].role {m.role[:32]!r} is not supported; use system, user or assistant",
-                param=f"messages[{i}].role",
-            )
-        msgs.append(Message(role, _content(i, m)))
+    # Roles, content part types, n, tools and stop lengths are constrained by the schema itself.
+    msgs = [Message("system" if m.role == "developer" else m.role, _content(m)) for m in body.messages]
     max_tokens = body.max_completion_tokens or body.max_tokens or default_max
     if max_tokens > cap:
         raise InvalidInput(
@@ -164,6 +157,7 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, who: Principal = Depends(principal)
 ):
     st = state(request)
+    await in_thread(_check_model, body.model, who.project_id)
     req = _to_request(body, st.config.max_tokens_cap, st.config.default_max_tokens)
     schema = jsonformat.schema_of(body.response_format)
     cid, created = new_id("chatcmpl"), int(time.time())

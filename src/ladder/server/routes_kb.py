@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
-from pydantic import BaseModel, Field
+from typing import Literal
 
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from ladder.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from ladder.knowledge.records import KB_NAME_PATTERN
+from ladder.knowledge.retrieve import MAX_K, MAX_QUERY_CHARS
 from ladder.server.deps import Principal, in_thread, principal
 
 router = APIRouter(tags=["knowledge"])
 
 
+# The limits are the knowledge part's own constants, so the spec says what the code enforces.
 class KBCreate(BaseModel):
-    name: str = Field(..., min_length=1, max_length=64)
-    chunk_size: int | None = Field(None, ge=16, le=8192)
-    chunk_overlap: int | None = Field(None, ge=0, le=4096)
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=KB_NAME_PATTERN)
+    chunk_size: int | None = Field(None, ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE, description="tokens per chunk")
+    chunk_overlap: int | None = Field(
+        None, ge=0, le=MAX_CHUNK_SIZE // 2, description="tokens shared by neighbours; at most half of chunk_size"
+    )
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=10_000)
-    k: int = Field(5, ge=1, le=100)
+    model_config = ConfigDict(strict=True)
+
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
+    k: int = Field(5, ge=1, le=MAX_K)
     threshold: float | None = Field(None, ge=-1, le=1)
 
 
@@ -61,7 +73,7 @@ async def delete_kb(kb: str, who: Principal = Depends(principal)) -> dict:
 async def upload_document(
     kb: str,
     file: UploadFile = File(...),
-    policy: str = Form("replace", pattern="^(replace|skip|keep)$"),
+    policy: Literal["replace", "skip", "keep"] = Form("replace"),
     who: Principal = Depends(principal),
 ) -> dict:
     """Parse, chunk, embed and index one document; searchable when this returns."""

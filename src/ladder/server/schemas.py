@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ladder.models.text_stops import MAX_STOP_CHARS, MAX_STOPS
 
 MAX_TEXT = 1_000_000  # characters in one message or one embedding input
 # Bot versions are SQLite INTEGERs; far more than any bot will have, far less than SQLite's 2**63 - 1.
@@ -12,16 +14,21 @@ MAX_VERSION = 2**31 - 1
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: a JSON `false` is not the integer 0, nor "1" the number 1, as the spec says.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ContentPart(_Open):
-    type: str
+    type: Literal["text"] = Field(..., description="only text parts are supported")
     text: str | None = Field(None, max_length=MAX_TEXT)
 
 
+StopSequence = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+
+
 class ChatMessageIn(_Open):
-    role: str = Field(..., max_length=32)
+    # "developer" is OpenAI's newer name for "system"
+    role: Literal["system", "user", "assistant", "developer"]
     content: str | list[ContentPart] | None = Field(None)
     name: str | None = Field(None, max_length=256)
 
@@ -49,12 +56,14 @@ class ChatCompletionRequest(_Open):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = Field(None, ge=-(2**63), lt=2**63)
-    stop: str | list[str] | None = None
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_STOPS)] | None = Field(
+        None, description="one stop sequence, or a list of them"
+    )
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
-    n: int | None = Field(None, ge=1, le=128)
-    tools: list[dict] | None = None
+    n: int | None = Field(None, ge=1, le=1, description="only one choice per request is supported")
+    tools: list[dict] | None = Field(None, max_length=0, description="tools are not supported")
     user: str | None = Field(None, max_length=512)
 
 
