@@ -166,6 +166,20 @@ def test_write_jsonl_round_trips(tmp_path):
     assert not list((tmp_path / "sub").glob(".*tmp*"))
 
 
+def test_line_separators_inside_strings_survive_to_the_trainer(tmp_path):
+    """write_jsonl keeps U+2028, U+2029 and NEL raw; every reader (the worker's too) splits at \\n only."""
+    from ladder.tuning.worker import _read_jsonl
+
+    text = "one\u2028two\u2029three\u0085four"
+    exs = [
+        Example([{"role": "user", "content": f"{text} {i}"}, {"role": "assistant", "content": "b"}], i)
+        for i in range(3)
+    ]
+    out = write_jsonl(exs, tmp_path / "train.jsonl")
+    assert [m[0]["content"] for m in _read_jsonl(out)] == [f"{text} {i}" for i in range(3)]
+    assert [e.line for e in read_dataset(out)] == [1, 2, 3]
+
+
 def test_tsv_is_read_with_tabs(tmp_path):
     f = tmp_path / "d.tsv"
     f.write_text("text\tlabel\nhello, world\tgreeting\n")

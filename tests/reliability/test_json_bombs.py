@@ -171,3 +171,48 @@ def test_json_bombs_on_every_surface(client, tmp_path, monkeypatch, capsys):
     assert not tally.failures, "\n".join(tally.failures)
     assert stuck == 0
     assert tally.tried == (len(BOMBS) + 1) * 6
+
+
+def test_kb_eval_questions_are_read_under_the_same_bounds(tmp_path):
+    from ladder.errors import InvalidInput
+    from ladder.knowledge.evaluate import read_questions
+
+    for bomb, (make, _) in BOMBS.items():
+        if bomb.startswith("u2028"):
+            continue
+        path = tmp_path / f"{bomb}.jsonl"
+        path.write_bytes(_file("question", "doc", make("question", "doc")))
+        with pytest.raises(InvalidInput, match=f"{bomb}.jsonl: line {BOMB_LINE}: "):
+            read_questions(path)
+
+
+def test_a_job_never_stays_validating_files(ladder_home, monkeypatch):
+    """An unexpected error while validating fails the job; one left by a dead process is failed later."""
+    from ladder.data import formats
+    from ladder.store import files
+    from ladder.tuning import jobs, service
+
+    rec = files.create(_file("prompt", "completion", b'{"prompt": "p", "completion": "c"}'), "t.jsonl", "fine-tune")
+
+    def broken(*a, **kw):
+        raise RuntimeError("a bug in a reader")
+
+    monkeypatch.setattr(formats, "read_dataset", broken)
+    with pytest.raises(RuntimeError):
+        service.create_job(rec.id)
+    (job,) = service.list_jobs()
+    assert job.status == "failed" and job.error["code"] == "internal_error"
+
+    left = jobs.insert_job(
+        project_id="proj-default",
+        model="m",
+        suffix=None,
+        training_file=rec.id,
+        validation_file=None,
+        hyperparameters={},
+        seed=1,
+    )
+    assert service.fail_stale_validations() == []  # a fresh one may be mid-validation in another process
+    get_db().execute("UPDATE ft_jobs SET created_at=created_at-3600 WHERE id=?", (left.id,))
+    assert service.fail_stale_validations() == [left.id]
+    assert jobs.load(left.id, "proj-default").status == "failed"

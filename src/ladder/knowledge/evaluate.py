@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -38,14 +37,15 @@ def scores(ranking: list[set[str]], relevant: set[str], k: int) -> dict[str, flo
 def read_questions(path: Path) -> list[tuple[str, set[str]]]:
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file", param="questions")
+    from ladder.data.boundedjson import read_jsonl
+    from ladder.store.files import check_size
+
+    check_size(path.stat().st_size, path.name, param="questions")
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InvalidInput(f"{path.name}: line {number}: not valid JSON ({e.msg})", param="questions") from None
+    for item in read_jsonl(path):  # the bounded reader every user JSONL goes through
+        number, obj = item.line, item.value
+        if item.error is not None:
+            raise InvalidInput(f"{path.name}: line {number}: {item.error} ({item.hint})", param="questions")
         q = obj.get("question") if isinstance(obj, dict) else None
         docs = obj.get("docs", obj.get("doc")) if isinstance(obj, dict) else None
         docs = [docs] if isinstance(docs, str) else docs

@@ -23,7 +23,8 @@ def _read_jsonl(path: Path) -> list[list[dict]]:
     if not path.exists():
         return []
     return [
-        json.loads(line)["messages"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        # split("\n"), not splitlines(): write_jsonl keeps U+2028 and U+0085 inside strings as they are
+        json.loads(line)["messages"] for line in path.read_text(encoding="utf-8").split("\n") if line.strip()
     ]
 
 
