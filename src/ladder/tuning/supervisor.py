@@ -68,6 +68,9 @@ class Supervisor:
         db = get_db()
         self._reap(db)
         leases.reclaim_stale(db)
+        from ladder.tuning.service import fail_stale_validations
+
+        fail_stale_validations()  # a job a dead process left in validating_files ends failed
         if not self._started_up:
             # A restart after a crash: no worker of ours runs, so half-written checkpoints of
             # jobs that are not running are garbage; queued jobs are picked up just below.
