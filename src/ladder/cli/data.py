@@ -22,7 +22,9 @@ def validate_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Count tokens with this model's tokenizer."),
     task: str = typer.Option(None, "--task", help="classification|extraction|style|knowledge|open"),
     test: Path = typer.Option(None, "--test", help="A test file to check for overlap (leakage)."),
-    input_col: str = InputCol, output_col: str = OutputCol, system: str = System,
+    input_col: str = InputCol,
+    output_col: str = OutputCol,
+    system: str = System,
     max_length: int = typer.Option(None, "--max-length", help="Training sequence length in tokens."),
     epochs: int = typer.Option(None, "--epochs", help="Epochs for the time estimate (default: auto)."),
     no_tokens: bool = typer.Option(False, "--no-tokens", help="Skip token counting (no tokenizer load)."),
@@ -36,9 +38,18 @@ def validate_cmd(
     from ladder.data.render import render_report
     from ladder.data.validate import validate
 
-    report = validate(file, model=model, task=task, test_path=test, input_col=input_col,
-                      output_col=output_col, system=system, max_length=max_length, epochs=epochs,
-                      count=not no_tokens)
+    report = validate(
+        file,
+        model=model,
+        task=task,
+        test_path=test,
+        input_col=input_col,
+        output_col=output_col,
+        system=system,
+        max_length=max_length,
+        epochs=epochs,
+        count=not no_tokens,
+    )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=1))
     else:
@@ -54,14 +65,24 @@ def split_cmd(
     stratify: bool = typer.Option(False, "--stratify", help="Same label shares on both sides."),
     seed: int = typer.Option(0, "--seed", help="The same seed always gives the same split."),
     out_dir: Path = typer.Option(None, "--out-dir", help="Where to write (default: next to FILE)."),
-    input_col: str = InputCol, output_col: str = OutputCol, system: str = System,
+    input_col: str = InputCol,
+    output_col: str = OutputCol,
+    system: str = System,
 ) -> None:
     """Write FILE.train.jsonl and FILE.test.jsonl (chat form), deterministically."""
     from ladder.data.formats import read_dataset
     from ladder.data.split import split
 
-    train, held = split(file, test=test, stratify=stratify, seed=seed, out_dir=out_dir, input_col=input_col,
-                        output_col=output_col, system=system)
+    train, held = split(
+        file,
+        test=test,
+        stratify=stratify,
+        seed=seed,
+        out_dir=out_dir,
+        input_col=input_col,
+        output_col=output_col,
+        system=system,
+    )
     n_train, n_test = (len(read_dataset(p)) for p in (train, held))
     typer.echo(f"train: {train} ({n_train} examples)\ntest:  {held} ({n_test} examples)")
 
@@ -70,7 +91,9 @@ def split_cmd(
 def stats_cmd(
     file: Path = typer.Argument(..., help="The dataset."),
     model: str = typer.Option(None, "--model", "-m", help="Also count tokens with this model's tokenizer."),
-    input_col: str = InputCol, output_col: str = OutputCol, system: str = System,
+    input_col: str = InputCol,
+    output_col: str = OutputCol,
+    system: str = System,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Sizes, roles, lengths and the label distribution of a dataset."""
@@ -94,8 +117,11 @@ def stats_cmd(
         table.add_row(f"words / {role} message", f"min {w['min']}, median {w['median']}, max {w['max']}")
     if "tokens" in s:
         t = s["tokens"]["per_example"]
-        table.add_row("tokens / example", f"min {t['min']}, median {t['median']}, max {t['max']} "
-                      f"({s['tokens']['tokenizer']}); total {s['tokens']['total']:,}")
+        table.add_row(
+            "tokens / example",
+            f"min {t['min']}, median {t['median']}, max {t['max']} "
+            f"({s['tokens']['tokenizer']}); total {s['tokens']['total']:,}",
+        )
     console.print(table)
     if s["labels"]:
         console.print(render_labels(s["labels"]))
@@ -103,11 +129,13 @@ def stats_cmd(
 
 @data_app.command("label")
 def label_cmd(
-    inputs: Path = typer.Argument(..., help="Inputs: a .txt (one per line), CSV/JSONL with an input column, "
-                                  "or chat JSONL."),
+    inputs: Path = typer.Argument(
+        ..., help="Inputs: a .txt (one per line), CSV/JSONL with an input column, or chat JSONL."
+    ),
     teacher: str = typer.Option(..., "--teacher", "-t", help="The answering model (any registered)."),
     out: Path = typer.Option(..., "--out", "-o", help="Chat JSONL to append to; re-running resumes."),
-    system: str = System, input_col: str = InputCol,
+    system: str = System,
+    input_col: str = InputCol,
     max_tokens: int = typer.Option(256, "--max-tokens", help="Longest answer in tokens."),
     batch_size: int = typer.Option(8, "--batch-size", help="Inputs sent to the teacher at once."),
     temperature: float = typer.Option(0.0, "--temperature", help="Teacher sampling temperature."),
@@ -123,13 +151,28 @@ def label_cmd(
             advance(done - state["done"], total=total)
             state["done"] = done
 
-        result = label(inputs, teacher, out, system=system, input_col=input_col, on_progress=on_progress,
-                       batch_size=batch_size, max_tokens=max_tokens, temperature=temperature,
-                       keep_truncated=keep_truncated)
-    typer.echo(f"{result.written} new examples written to {result.out} ({result.skipped} already there"
-               + (f", {result.empty} empty answers left for a re-run" if result.empty else "")
-               + (f", {result.truncated} answers cut at --max-tokens {max_tokens} left out: re-run with more"
-                  if result.truncated else "") + ")")
+        result = label(
+            inputs,
+            teacher,
+            out,
+            system=system,
+            input_col=input_col,
+            on_progress=on_progress,
+            batch_size=batch_size,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            keep_truncated=keep_truncated,
+        )
+    typer.echo(
+        f"{result.written} new examples written to {result.out} ({result.skipped} already there"
+        + (f", {result.empty} empty answers left for a re-run" if result.empty else "")
+        + (
+            f", {result.truncated} answers cut at --max-tokens {max_tokens} left out: re-run with more"
+            if result.truncated
+            else ""
+        )
+        + ")"
+    )
 
 
 @data_app.command("calibrate")
@@ -142,9 +185,11 @@ def calibrate_cmd(
 
     with err_console.status("measuring LoRA training speed..."):
         r = calibrate(model, steps=steps, save=True)
-    console.print(f"{r['model']} on {r['device']}: {r['tokens_per_second']:,.0f} tokens/s "
-                  f"({r['tokens']} tokens in {r['seconds']:.1f} s); saved for time estimates",
-                  highlight=False)
+    console.print(
+        f"{r['model']} on {r['device']}: {r['tokens_per_second']:,.0f} tokens/s "
+        f"({r['tokens']} tokens in {r['seconds']:.1f} s); saved for time estimates",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
