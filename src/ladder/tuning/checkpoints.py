@@ -48,7 +48,7 @@ def save(job_dir: Path, step: int, epoch: float, model, state: dict, metrics: di
         (tmp / "metrics.json").write_text(json.dumps({"step": step, "epoch": epoch, **metrics}))
         _fsync_tree(tmp)
         (tmp / COMPLETE).write_text(json.dumps({"step": step}))
-        pause_points.reached("checkpoint_writing", step=step)
+        pause_points.reached("checkpoint_writing", job=job_dir.name, step=step)
         commit_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

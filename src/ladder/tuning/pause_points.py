@@ -1,10 +1,11 @@
 """Test-only pause points in the tuning worker, so a test can kill it at an exact moment.
 
 Inert unless `LADDER_TUNING_PAUSE_DIR` names a directory (nothing else reads that variable). A test
-arms a point by creating `<dir>/<point>.armed`; the first worker process to reach that point takes
-the file (one rename, so only one process can), writes `<dir>/<point>.paused` holding
-`{"pid": ..., **details}` and then waits to be killed. Points that are not armed cost one
-environment lookup.
+arms a point by writing `<dir>/<point>.armed`, optionally holding JSON conditions on the point's
+details (`{"job": "ftjob-…", "step": 3}`). The first worker process to reach that point with
+matching details takes the file (one rename, so only one process can), writes
+`<dir>/<point>.paused` holding `{"pid": ..., **details}` and then waits to be killed. Points that
+are not armed cost one environment lookup.
 
 Points: `claimed` (a job was just claimed), `loading_data` (tokenizer loaded, data not yet encoded),
 `after_step` (an optimizer step was recorded), `checkpoint_writing` (a checkpoint's files are in its
@@ -39,9 +40,15 @@ def reached(point: str, **details) -> None:
         return
     if point not in POINTS:
         raise ValueError(f"unknown pause point {point!r}")
-    taken = Path(root) / f"{point}.taken-{os.getpid()}"
+    armed = Path(root) / f"{point}.armed"
     try:
-        os.rename(Path(root) / f"{point}.armed", taken)
+        want = json.loads(armed.read_text() or "{}")
+    except FileNotFoundError:
+        return
+    if any(details.get(k) != v for k, v in want.items()):
+        return
+    try:
+        os.rename(armed, Path(root) / f"{point}.taken-{os.getpid()}")
     except FileNotFoundError:
         return
     note = Path(root) / f".{point}.paused.tmp-{os.getpid()}"
