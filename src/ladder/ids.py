@@ -40,6 +40,11 @@ def new_id(prefix: str, length: int = ID_LENGTH) -> str:
     return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def id_pattern(prefix: str) -> str:
+    """The grammar of `prefix` ids as a regular expression, for API schemas."""
+    return rf"^{prefix}-[A-Za-z0-9]{{{ID_LENGTH}}}$"
+
+
 def is_id(value: object, prefix: str) -> bool:
     """True when `value` is shaped exactly like an id new_id(prefix) makes."""
     if not isinstance(value, str):

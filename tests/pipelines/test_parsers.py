@@ -12,14 +12,17 @@ def test_normalise_ignores_case_whitespace_and_separators():
     assert normalise("  Card_Arrival. ") == normalise("card arrival") == "card arrival"
 
 
-@pytest.mark.parametrize("text,parsed,valid", [
-    ("card_arrival", "card_arrival", True),
-    ("Card Arrival.", "card_arrival", True),
-    ("The category is card arrival, I think", "card_arrival", False),  # longest label wins over "card"
-    ("card", "card", True),
-    ("no idea", None, False),
-    ("", None, False),
-])
+@pytest.mark.parametrize(
+    "text,parsed,valid",
+    [
+        ("card_arrival", "card_arrival", True),
+        ("Card Arrival.", "card_arrival", True),
+        ("The category is card arrival, I think", "card_arrival", False),  # longest label wins over "card"
+        ("card", "card", True),
+        ("no idea", None, False),
+        ("", None, False),
+    ],
+)
 def test_label_parser_strict_format_lenient_value(text, parsed, valid):
     assert ParserSpec("label", labels=LABELS).parse(text) == (parsed, valid)
 

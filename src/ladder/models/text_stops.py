@@ -20,8 +20,9 @@ def stop_list(value: object, *, param: str = "stop") -> list[str]:
     if not isinstance(stops, list | tuple) or not all(isinstance(s, str) for s in stops):
         raise InvalidInput(f"{param} must be a string or a list of strings", param=param)
     if len(stops) > MAX_STOPS or any(not s or len(s) > MAX_STOP_CHARS for s in stops):
-        raise InvalidInput(f"{param}: at most {MAX_STOPS} non-empty sequences of at most {MAX_STOP_CHARS} "
-                           "characters", param=param)
+        raise InvalidInput(
+            f"{param}: at most {MAX_STOPS} non-empty sequences of at most {MAX_STOP_CHARS} characters", param=param
+        )
     return list(stops)
 
 
@@ -54,10 +55,10 @@ class StopScanner:
                 cut -= 1
             for s in self.stops:
                 for k in range(min(len(s) - 1, cut - self.emitted), 0, -1):
-                    if text[cut - k:cut] == s[:k]:
+                    if text[cut - k : cut] == s[:k]:
                         cut -= k
                         break
-        new = text[self.emitted:cut] if cut > self.emitted else ""
+        new = text[self.emitted : cut] if cut > self.emitted else ""
         self.emitted = max(self.emitted, cut)
         return new
 
@@ -65,7 +66,7 @@ class StopScanner:
         """Everything left to emit once generation has ended without a stop."""
         if self.stopped:
             return ""
-        new = text[self.emitted:]
+        new = text[self.emitted :]
         self.emitted = len(text)
         return new
 

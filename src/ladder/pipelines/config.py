@@ -26,8 +26,11 @@ def _integer(name: str, value: object, lo: int, hi: int) -> None:
 
 
 def _number(name: str, value: object, lo: float, hi: float, *, above_lo: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and (
-        lo < value <= hi if above_lo else lo <= value <= hi)
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (lo < value <= hi if above_lo else lo <= value <= hi)
+    )
     if not ok:  # NaN fails both comparisons
         span = f"above {lo} and at most {hi}" if above_lo else f"from {lo} to {hi}"
         raise InvalidInput(f"{name} must be a number {span}, not {str(value)[:40]}", param=name)
@@ -67,8 +70,7 @@ class PipelineConfig:
             except TypeError as e:
                 raise InvalidInput(f"parser: {e}; it takes kind, labels, schema, pattern", param="parser") from e
         if not isinstance(self.parser, ParserSpec):
-            raise InvalidInput("parser must be an object such as {\"kind\": \"label\", \"labels\": [...]}",
-                               param="parser")
+            raise InvalidInput('parser must be an object such as {"kind": "label", "labels": [...]}', param="parser")
         if not self.model or not isinstance(self.model, str):
             raise InvalidInput("a pipeline needs a model (a model name)", param="model")
         self._check_prompt()
@@ -81,12 +83,14 @@ class PipelineConfig:
         if self.few_shot_mode not in SHOT_MODES:
             raise InvalidInput(f"few_shot_mode must be one of {', '.join(SHOT_MODES)}", param="few_shot_mode")
         if not isinstance(self.few_shot, list):
-            raise InvalidInput("few_shot must be a list of {\"input\": text, \"output\": text}", param="few_shot")
+            raise InvalidInput('few_shot must be a list of {"input": text, "output": text}', param="few_shot")
         for i, ex in enumerate(self.few_shot):
-            if not isinstance(ex, dict) or not isinstance(ex.get("input"), str) or not isinstance(
-                    ex.get("output"), str):
-                raise InvalidInput(f"few_shot[{i}] must be {{\"input\": text, \"output\": text}}",
-                                   param="few_shot")
+            if (
+                not isinstance(ex, dict)
+                or not isinstance(ex.get("input"), str)
+                or not isinstance(ex.get("output"), str)
+            ):
+                raise InvalidInput(f'few_shot[{i}] must be {{"input": text, "output": text}}', param="few_shot")
         _integer("few_shot_k", self.few_shot_k, 0, MAX_FEW_SHOT_K)
         if self.input_template and "{input}" not in self.input_template:
             raise InvalidInput("input_template must contain {input}", param="input_template")
@@ -106,16 +110,24 @@ class PipelineConfig:
             _integer("seed", self.seed, -SEED_LIMIT, SEED_LIMIT - 1)
         self.stop = stop_list(self.stop)
         if self.backend is not None and self.backend not in BACKENDS:
-            raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)} (or unset: the model's own), "
-                               f"not {str(self.backend)[:40]!r}", param="backend")
+            raise InvalidInput(
+                f"backend must be one of {', '.join(BACKENDS)} (or unset: the model's own), "
+                f"not {str(self.backend)[:40]!r}",
+                param="backend",
+            )
 
     def frame(self, text: str) -> str:
         return self.input_template.replace("{input}", text) if self.input_template else text
 
     @property
     def params(self) -> GenerationParams:
-        return GenerationParams(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
-                                seed=self.seed, stop=list(self.stop))
+        return GenerationParams(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=list(self.stop),
+        )
 
     def as_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}

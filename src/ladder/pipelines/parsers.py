@@ -106,7 +106,7 @@ def parse_json(text: str, schema: dict | None) -> tuple[object, bool]:
     candidates = [(raw, True)] + ([(fenced.group(1), True)] if fenced else [])
     start, end = raw.find("{"), raw.rfind("}")
     if 0 <= start < end:
-        candidates.append((raw[start:end + 1], False))
+        candidates.append((raw[start : end + 1], False))
     for c, whole in candidates:
         try:
             value = json.loads(c)

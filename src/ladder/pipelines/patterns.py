@@ -32,11 +32,13 @@ def compile_pattern(pattern: object, *, param: str = "pattern", flags: int = 0) 
     there and never first seen at answer time.
     """
     if not isinstance(pattern, str):
-        raise InvalidInput(f"{param} must be a string (a regular expression), not {type(pattern).__name__}",
-                           param=param)
+        raise InvalidInput(
+            f"{param} must be a string (a regular expression), not {type(pattern).__name__}", param=param
+        )
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise InvalidInput(f"{param} has {len(pattern):,} characters; a pattern may have at most "
-                           f"{MAX_PATTERN_CHARS:,}", param=param)
+        raise InvalidInput(
+            f"{param} has {len(pattern):,} characters; a pattern may have at most {MAX_PATTERN_CHARS:,}", param=param
+        )
     try:
         return regex.compile(pattern, flags)
     except (regex.error, ValueError, OverflowError, RecursionError) as e:

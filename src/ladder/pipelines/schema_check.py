@@ -93,8 +93,9 @@ BoundedValidator = validators.extend(
 def _schema_formats() -> jsonschema.FormatChecker:
     """Checks a schema's own patterns with the matcher's compiler (the `regex` dialect, size-bounded)."""
     checker = jsonschema.FormatChecker(formats=())
-    checker.checks("regex", raises=InvalidInput)(lambda value: not isinstance(value, str) or bool(
-        compile_pattern(value)))
+    checker.checks("regex", raises=InvalidInput)(
+        lambda value: not isinstance(value, str) or bool(compile_pattern(value))
+    )
     return checker
 
 
@@ -114,8 +115,9 @@ def check_schema(schema: object, *, param: str) -> dict:
     if not isinstance(schema, dict | bool):
         raise InvalidInput(f"{param} must be a JSON Schema object, not {type(schema).__name__}", param=param)
     try:
-        meta = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA,
-                                               format_checker=_schema_formats())
+        meta = jsonschema.Draft202012Validator(
+            jsonschema.Draft202012Validator.META_SCHEMA, format_checker=_schema_formats()
+        )
         error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
     except RecursionError as e:
         raise InvalidInput(f"{param} is nested too deeply to be a JSON Schema", param=param) from e
@@ -123,14 +125,19 @@ def check_schema(schema: object, *, param: str) -> dict:
         where = "/".join(str(p) for p in error.absolute_path)
         # A pattern refused by the compiler says why itself; the metaschema's message would repeat it whole.
         detail = error.cause.message if isinstance(error.cause, InvalidInput) else error.message[:300]
-        raise InvalidInput(f"{param} is not a valid JSON Schema{' at ' + where if where else ''}: {detail}",
-                           param=param)
+        raise InvalidInput(
+            f"{param} is not a valid JSON Schema{' at ' + where if where else ''}: {detail}", param=param
+        )
     nodes = list(_walk(schema))
     # jsonschema's unevaluatedProperties re-matches patternProperties with `re`, outside any bound.
     if any(isinstance(n.get("patternProperties"), dict) for n in nodes) and any(
-            "unevaluatedProperties" in n for n in nodes):
-        raise InvalidInput(f"{param}: unevaluatedProperties together with patternProperties is not supported; "
-                           "use additionalProperties", param=param)
+        "unevaluatedProperties" in n for n in nodes
+    ):
+        raise InvalidInput(
+            f"{param}: unevaluatedProperties together with patternProperties is not supported; "
+            "use additionalProperties",
+            param=param,
+        )
     return schema
 
 

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
-from ladder.server import errors
+from ladder.server import errors, schemas
 from ladder.server.config import ServerConfig
 from ladder.server.deps import Principal, ServerState, principal, state
 from ladder.server.limits import BodyLimitMiddleware, Counter, RateLimiter
@@ -51,6 +51,7 @@ def create_app(config: ServerConfig | None = None, *, lifespan=None) -> FastAPI:
     )
     app.state.ladder = ServerState(config, RateLimiter(config.rate_limit_rpm), Counter())
     errors.install(app)
+    schemas.document_token_cap(app, config.max_tokens_cap)
     app.include_router(health_router)
     for module in (
         "ladder.server.routes_chat",

@@ -154,9 +154,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, e: ApiError):
-        return error_response(
-            e.status, e.message, type_=e.type, param=e.param, code=e.code, headers=e.headers
-        )
+        return error_response(e.status, e.message, type_=e.type, param=e.param, code=e.code, headers=e.headers)
 
     @app.exception_handler(LadderError)
     async def _ladder_error(_: Request, e: LadderError):

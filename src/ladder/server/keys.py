@@ -13,7 +13,8 @@ from ladder.ids import new_id
 from ladder.store.db import DEFAULT_PROJECT, Database, get_db
 
 KEY_PREFIX = "sk-ladder-"
-_PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # also the API schema's pattern
+_PROJECT_NAME = re.compile(PROJECT_NAME_PATTERN)
 
 
 @dataclass

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ladder.server import keys
 from ladder.server.deps import Principal, in_thread, principal, require_admin
+from ladder.server.schemas import StrictBody
 
 router = APIRouter(tags=["admin"])
 
 
-class KeyCreate(BaseModel):
-    project: str = Field("default", min_length=1, max_length=64)
+class KeyCreate(StrictBody):
+    project: str = Field("default", min_length=1, max_length=64, pattern=keys.PROJECT_NAME_PATTERN)
     admin: bool = False
     name: str = Field("", max_length=128)
 

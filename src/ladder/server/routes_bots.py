@@ -15,7 +15,6 @@ from ladder.pipelines.config import (
     MAX_FEW_SHOT_K,
     MAX_RETRIEVAL_K,
     MAX_TOKENS_CEILING,
-    SEED_LIMIT,
     SHOT_MODES,
     PipelineConfig,
 )
@@ -23,7 +22,7 @@ from ladder.pipelines.parsers import KINDS
 from ladder.pipelines.patterns import MAX_PATTERN_CHARS
 from ladder.pipelines.service import NAME_PATTERN
 from ladder.server.deps import Principal, in_thread, principal, state
-from ladder.server.schemas import MAX_VERSION
+from ladder.server.schemas import MAX_VERSION, SEED_BOUND, StrictBody, json_int
 
 router = APIRouter(tags=["bots"])
 _DEFAULTS = {f.name: f.default for f in fields(PipelineConfig) if f.default is not MISSING}
@@ -33,7 +32,7 @@ StopSequence = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
 # The API's view of PipelineConfig, built from the same constants its own checks use, so the
 # OpenAPI schema states what a bot's settings may be; rules across fields (a label parser needs
 # labels) stay PipelineConfig's and answer 400.
-class _Strict(BaseModel):
+class _Strict(StrictBody):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
@@ -57,18 +56,19 @@ class _BotSettings(_Strict):
     input_template: str = Field(_DEFAULTS["input_template"], description="frames each input; contains {input}")
     few_shot: list[FewShot] = Field(default_factory=list)
     few_shot_mode: Literal[SHOT_MODES] = _DEFAULTS["few_shot_mode"]
-    few_shot_k: int = Field(_DEFAULTS["few_shot_k"], ge=0, le=MAX_FEW_SHOT_K)
+    few_shot_k: json_int(ge=0, le=MAX_FEW_SHOT_K) = Field(_DEFAULTS["few_shot_k"])
     kbs: list[str] = Field(default_factory=list)
-    retrieval_k: int = Field(_DEFAULTS["retrieval_k"], ge=1, le=MAX_RETRIEVAL_K)
+    retrieval_k: json_int(ge=1, le=MAX_RETRIEVAL_K) = Field(_DEFAULTS["retrieval_k"])
     retrieval_threshold: float | None = Field(_DEFAULTS["retrieval_threshold"], ge=-1, le=1)
-    max_tokens: int = Field(_DEFAULTS["max_tokens"], ge=1, le=MAX_TOKENS_CEILING,
-                            description="also at most this server's max_tokens cap")
+    max_tokens: json_int(ge=1, le=MAX_TOKENS_CEILING) = Field(
+        _DEFAULTS["max_tokens"], description="also at most this server's max_tokens cap"
+    )
     temperature: float = Field(_DEFAULTS["temperature"], ge=0, le=2)
     top_p: float = Field(_DEFAULTS["top_p"], gt=0, le=1)
-    # a half-open range: 2**63 - 1 would reach the spec as the float 2**63
-    seed: int | None = Field(_DEFAULTS["seed"], ge=-SEED_LIMIT, lt=SEED_LIMIT)
+    seed: json_int(ge=-SEED_BOUND, le=SEED_BOUND) | None = Field(_DEFAULTS["seed"])
     stop: StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_STOPS)] = Field(
-        default_factory=list, description="one stop sequence, or a list of them")
+        default_factory=list, description="one stop sequence, or a list of them"
+    )
     parser: ParserSettings = Field(default_factory=ParserSettings)
     backend: Literal[BACKENDS] | None = Field(_DEFAULTS["backend"], description="unset: the model's own")
 
@@ -87,18 +87,14 @@ def _sent(settings: _BotSettings) -> dict:
     return settings.model_dump(exclude_unset=True, by_alias=True)
 
 
-class BotCreate(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class BotCreate(StrictBody):
     name: str = Field(..., min_length=1, max_length=64, pattern=NAME_PATTERN)
     config: BotSettings
 
 
-class BotChat(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class BotChat(StrictBody):
     messages: list[dict] | str = Field(..., description="a question, or OpenAI-style messages")
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: json_int(ge=1, le=MAX_VERSION) | None = Field(None)
 
 
 def _svc():
@@ -111,8 +107,11 @@ def _within_cap(settings: dict, cap: int) -> dict:
     """A bot answers through this server, so its max_tokens is held to the server's cap like a request's."""
     max_tokens = settings.get("max_tokens")
     if isinstance(max_tokens, int) and max_tokens > cap:
-        raise InvalidInput(f"max_tokens {max_tokens} is above this server's cap of {cap}", param="max_tokens",
-                           code="max_tokens_too_large")
+        raise InvalidInput(
+            f"max_tokens {max_tokens} is above this server's cap of {cap}",
+            param="max_tokens",
+            code="max_tokens_too_large",
+        )
     return settings
 
 
@@ -143,8 +142,9 @@ async def list_bots(who: Principal = Depends(principal)) -> dict:
 
 
 @router.get("/api/bots/{name}")
-async def get_bot(name: str, version: int | None = Query(None, ge=1, le=MAX_VERSION),
-                  who: Principal = Depends(principal)) -> dict:
+async def get_bot(
+    name: str, version: int | None = Query(None, ge=1, le=MAX_VERSION), who: Principal = Depends(principal)
+) -> dict:
     return _shown(await in_thread(_svc().get_bot, name, version, project_id=who.project_id))
 
 

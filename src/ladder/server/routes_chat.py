@@ -153,9 +153,7 @@ def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None, 
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(
-    body: ChatCompletionRequest, request: Request, who: Principal = Depends(principal)
-):
+async def chat_completions(body: ChatCompletionRequest, request: Request, who: Principal = Depends(principal)):
     st = state(request)
     await in_thread(_check_model, body.model, who.project_id)
     req = _to_request(body, st.config.max_tokens_cap, st.config.default_max_tokens)
@@ -170,9 +168,7 @@ async def chat_completions(
             "created": created,
             "model": body.model,
             "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": out["finish_reason"], "logprobs": None}
-            ],
+            "choices": [{"index": 0, "message": message, "finish_reason": out["finish_reason"], "logprobs": None}],
             "usage": _usage(out["usage"]),
         }
         if "citations" in out:
@@ -188,9 +184,7 @@ async def chat_completions(
 
     async def events():
         try:
-            yield sse(
-                _chunk(cid, created, body.model, {"role": "assistant", "content": ""}, None, include_usage)
-            )
+            yield sse(_chunk(cid, created, body.model, {"role": "assistant", "content": ""}, None, include_usage))
             async for item in pump(make_iter, st.counter):
                 if isinstance(item, Exception):
                     yield sse(error_event(item))
@@ -259,8 +253,11 @@ def _embed(body: EmbeddingRequest, project_id: str) -> dict:
 
     names = {get_settings().embedding_model, MINILM_NAME}
     if body.model not in names:
-        raise NotFound(f"unknown embedding model {body.model[:200]!r}; available: {', '.join(sorted(names))}",
-                       code="model_not_found", param="model")
+        raise NotFound(
+            f"unknown embedding model {body.model[:200]!r}; available: {', '.join(sorted(names))}",
+            code="model_not_found",
+            param="model",
+        )
     emb = get_embedder()
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     if not texts or len(texts) > MAX_EMBED_INPUTS:
@@ -268,9 +265,7 @@ def _embed(body: EmbeddingRequest, project_id: str) -> dict:
     if any(not t for t in texts):
         raise InvalidInput("input strings must not be empty", param="input")
     if body.dimensions not in (None, emb.dim):
-        raise InvalidInput(
-            f"{emb.name} has {emb.dim} dimensions; dimensions cannot be changed", param="dimensions"
-        )
+        raise InvalidInput(f"{emb.name} has {emb.dim} dimensions; dimensions cannot be changed", param="dimensions")
     tokens = sum(emb.count_tokens(texts))
     vecs = embed_and_meter(texts, project_id=project_id, source="api")
     data = []

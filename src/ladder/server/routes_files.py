@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
@@ -20,7 +22,7 @@ def _create(data: bytes, filename: str, purpose: str, project_id: str) -> dict:
 
 @router.post("/v1/files")
 async def upload_file(
-    file: UploadFile = File(...), purpose: str = Form(..., max_length=64), who: Principal = Depends(principal)
+    file: UploadFile = File(...), purpose: Literal[files.PURPOSES] = Form(...), who: Principal = Depends(principal)
 ) -> dict:
     """Store a file for the caller's project; a fine-tune file is checked line by line first."""
     # The body is already bounded by the server's upload limit and spooled to disk by the

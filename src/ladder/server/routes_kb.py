@@ -5,32 +5,29 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ladder.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 from ladder.knowledge.records import KB_NAME_PATTERN
 from ladder.knowledge.retrieve import MAX_K, MAX_QUERY_CHARS
 from ladder.server.deps import Principal, in_thread, principal
+from ladder.server.schemas import StrictBody, json_int
 
 router = APIRouter(tags=["knowledge"])
 
 
 # The limits are the knowledge part's own constants, so the spec says what the code enforces.
-class KBCreate(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class KBCreate(StrictBody):
     name: str = Field(..., min_length=1, max_length=64, pattern=KB_NAME_PATTERN)
-    chunk_size: int | None = Field(None, ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE, description="tokens per chunk")
-    chunk_overlap: int | None = Field(
-        None, ge=0, le=MAX_CHUNK_SIZE // 2, description="tokens shared by neighbours; at most half of chunk_size"
+    chunk_size: json_int(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE) | None = Field(None, description="tokens per chunk")
+    chunk_overlap: json_int(ge=0, le=MAX_CHUNK_SIZE // 2) | None = Field(
+        None, description="tokens shared by neighbours; at most half of chunk_size"
     )
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class SearchRequest(StrictBody):
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
-    k: int = Field(5, ge=1, le=MAX_K)
+    k: json_int(ge=1, le=MAX_K) = Field(5)
     threshold: float | None = Field(None, ge=-1, le=1)
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ladder.errors import LadderError, NotFound
 from ladder.ids import new_id
 from ladder.server.deps import Principal, in_thread, principal
+from ladder.server.schemas import FILE_ID, StrictBody, json_int
 from ladder.store.scratch import Scratch
 
 router = APIRouter(tags=["evals"])
@@ -23,13 +24,13 @@ _tasks: dict[str, dict] = {}
 _lock = threading.Lock()
 
 
-class EvalStart(BaseModel):
+class EvalStart(StrictBody):
     bot: str = Field(..., min_length=1, max_length=128, description="chatbot name (name@version allowed)")
-    test_file: str = Field(..., min_length=1, max_length=256, description="a file id from POST /v1/files")
+    test_file: str = Field(..., pattern=FILE_ID, description="a file id from POST /v1/files")
     metrics: list[str] | None = None
     input_col: str | None = Field(None, max_length=128)
     output_col: str | None = Field(None, max_length=128)
-    limit: int | None = Field(None, ge=1, le=100_000)
+    limit: json_int(ge=1, le=100_000) | None = Field(None)
 
 
 def _run(task_id: str, body: EvalStart, project_id: str, path: str) -> None:
@@ -144,9 +145,9 @@ async def get_eval(eval_id: str, who: Principal = Depends(principal)) -> dict:
     return out
 
 
-class ClimbStart(BaseModel):
-    train_file: str = Field(..., min_length=1, max_length=256, description="file id of the training examples")
-    test_file: str = Field(..., min_length=1, max_length=256, description="file id of the held-out test set")
+class ClimbStart(StrictBody):
+    train_file: str = Field(..., pattern=FILE_ID, description="file id of the training examples")
+    test_file: str = Field(..., pattern=FILE_ID, description="file id of the held-out test set")
     model: str | None = Field(None, max_length=512)
     task: str | None = Field(None, max_length=64)
     target: str | None = Field(None, max_length=64, description="METRIC=VALUE, e.g. accuracy=0.8")
