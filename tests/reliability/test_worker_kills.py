@@ -26,8 +26,15 @@ from ladder.tuning import jobs, service
 from tests.tuning.conftest import file_id, write_chat
 
 ROOT = Path(__file__).resolve().parents[2]
-HP = {"n_epochs": 2, "batch_size": 4, "micro_batch_size": 2, "lora_r": 4, "max_seq_length": 64,
-      "checkpoint_every": 2, "warmup_ratio": 0.1}  # 12 examples: 3 steps an epoch, checkpoints at 2, 3, 4, 6
+HP = {
+    "n_epochs": 2,
+    "batch_size": 4,
+    "micro_batch_size": 2,
+    "lora_r": 4,
+    "max_seq_length": 64,
+    "checkpoint_every": 2,
+    "warmup_ratio": 0.1,
+}  # 12 examples: 3 steps an epoch, checkpoints at 2, 3, 4, 6
 DEADLINE_S = 300
 
 
@@ -102,12 +109,23 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
     arm(pause_dir, *plan[0])
 
     port, log = free_port(), tmp_path / "server.log"
-    env = {**os.environ, "LADDER_HOME": str(ladder_home), "LADDER_TUNING_LEASE_S": "5",
-           "LADDER_TUNING_PAUSE_DIR": str(pause_dir), "LADDER_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "LADDER_HOME": str(ladder_home),
+        "LADDER_TUNING_LEASE_S": "5",
+        "LADDER_TUNING_PAUSE_DIR": str(pause_dir),
+        "LADDER_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     t0 = time.monotonic()
     with open(log, "ab") as out:
-        server = subprocess.Popen([sys.executable, "-m", "ladder.cli.main", "serve", "--port", str(port),
-                                   "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ladder.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
     killed: list[int] = []
     try:
         for n, (point, conditions) in enumerate(plan):
@@ -115,8 +133,10 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
             try:
                 info = wait_paused(pause_dir, point, left)
             except TimeoutError:
-                pytest.fail(f"kill {n + 1} ({point} {conditions}) never came; server log:\n"
-                            f"{log.read_text()[-3000:]}\n{a.id}:\n{history(a.id)}\n{b.id}:\n{history(b.id)}")
+                pytest.fail(
+                    f"kill {n + 1} ({point} {conditions}) never came; server log:\n"
+                    f"{log.read_text()[-3000:]}\n{a.id}:\n{history(a.id)}\n{b.id}:\n{history(b.id)}"
+                )
             assert children(server.pid).get(info["pid"]) is not None  # a worker of the server's supervisor
             if n + 1 < len(plan):
                 arm(pause_dir, *plan[n + 1])  # before the kill: the next worker must not get past it first
@@ -143,8 +163,10 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
     per_job = {}
     for j in (a, b):
         done = jobs.load(j.id, None)
-        models = db.one("SELECT COUNT(*) AS n FROM models WHERE json_extract(meta, '$.job')=?"
-                        " AND name NOT LIKE '%:ckpt-step-%'", (j.id,))["n"]
+        models = db.one(
+            "SELECT COUNT(*) AS n FROM models WHERE json_extract(meta, '$.job')=? AND name NOT LIKE '%:ckpt-step-%'",
+            (j.id,),
+        )["n"]
         usage = db.one("SELECT COUNT(*) AS n FROM usage WHERE source=? AND kind='train'", (j.id,))["n"]
         d = service.job_dir(j.id)
         partial = [p.name for p in [*d.glob(".tmp-*"), *(d / "checkpoints").glob(".tmp-*")]]
@@ -154,9 +176,11 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
         else:
             failed.append((j.id, done.status, done.error, models, usage, partial, history(j.id)))
     kills_clean = len(killed) if not failed else 0
-    print(f"\nRELIABILITY worker-kill: tried={len(killed)} clean={kills_clean} failed={len(killed) - kills_clean}"
-          f" (jobs succeeded={clean}/2, fine-tuned models per job={list(per_job.values())}, zombies={len(zombies)},"
-          f" wall={wall:.0f}s)")
+    print(
+        f"\nRELIABILITY worker-kill: tried={len(killed)} clean={kills_clean} failed={len(killed) - kills_clean}"
+        f" (jobs succeeded={clean}/2, fine-tuned models per job={list(per_job.values())}, zombies={len(zombies)},"
+        f" wall={wall:.0f}s)"
+    )
     assert len(killed) == len(plan) == 8
     assert not failed, failed
     assert zombies == []

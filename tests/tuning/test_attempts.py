@@ -12,8 +12,15 @@ from ladder.tuning import jobs, leases, service
 
 
 def queued_job(project_id: str = "proj-default") -> jobs.Job:
-    job = jobs.insert_job(project_id=project_id, model="m", suffix=None, training_file="file-x",
-                          validation_file=None, hyperparameters={}, seed=1)
+    job = jobs.insert_job(
+        project_id=project_id,
+        model="m",
+        suffix=None,
+        training_file="file-x",
+        validation_file=None,
+        hyperparameters={},
+        seed=1,
+    )
     jobs.update(job.id, status="queued", resolved={"total_steps": 40})
     return jobs.load(job.id, None)
 

@@ -57,9 +57,7 @@ def stop_after_step(monkeypatch, step: int) -> threading.Event:
     return stop
 
 
-def test_resume_from_weights_only_state_equals_an_uninterrupted_run(
-    tiny_model, train_file, fast_hp, monkeypatch
-):
+def test_resume_from_weights_only_state_equals_an_uninterrupted_run(tiny_model, train_file, fast_hp, monkeypatch):
     hp = {**fast_hp, "lora_dropout": 0.1}  # dropout draws from the RNG, so RNG state must resume too
     ref = service.create_job(file_id(train_file), model=tiny_model, hyperparameters=hp, seed=4)
     assert worker.run_job(leases.claim_next("ref")).status == "succeeded"

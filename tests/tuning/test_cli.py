@@ -15,8 +15,28 @@ runner = CliRunner()
 def test_tune_then_jobs_commands(tiny_model, train_file, monkeypatch):
     started = []
     monkeypatch.setattr(service, "ensure_worker", lambda: started.append(1))
-    res = runner.invoke(app, ["tune", str(train_file), "--model", tiny_model, "--suffix", "cli", "--epochs", "1",
-                              "--batch-size", "4", "--lora-r", "4", "--max-length", "96", "--seed", "3", "--detach"])
+    res = runner.invoke(
+        app,
+        [
+            "tune",
+            str(train_file),
+            "--model",
+            tiny_model,
+            "--suffix",
+            "cli",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--lora-r",
+            "4",
+            "--max-length",
+            "96",
+            "--seed",
+            "3",
+            "--detach",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert started == [1]
     (job,) = service.list_jobs()

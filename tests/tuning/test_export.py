@@ -50,15 +50,16 @@ def check_agreement(name: str, gguf: Path, steps: int, prompts: list[str] = PROM
     tok = AutoTokenizer.from_pretrained(hf_dir(spec))
     llm = Llama(str(gguf), n_ctx=512, logits_all=True, verbose=False)
     for prompt in prompts:
-        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                       add_generation_prompt=True)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
         ids = tok(text, add_special_tokens=False)["input_ids"]
         # llama.cpp tokenises the chat prompt exactly as the HF tokenizer does
         assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
         seq = torch_greedy(model, ids, steps)
         top = llama_top_tokens(llm, seq)
         # at each of the generated steps llama.cpp's top token is the token torch chose
-        assert list(top[len(ids) - 1: -1]) == seq[len(ids):], prompt
+        assert list(top[len(ids) - 1 : -1]) == seq[len(ids) :], prompt
 
 
 def test_gguf_and_torch_agree_and_llamacpp_serves_it(tiny_model, train_file, fast_hp):
@@ -70,8 +71,7 @@ def test_gguf_and_torch_agree_and_llamacpp_serves_it(tiny_model, train_file, fas
     from ladder.models import service as models
     from ladder.models.types import ChatRequest
 
-    answer = models.chat(name, ChatRequest.of([{"role": "user", "content": "hi"}], max_tokens=4),
-                         backend="llamacpp")
+    answer = models.chat(name, ChatRequest.of([{"role": "user", "content": "hi"}], max_tokens=4), backend="llamacpp")
     assert answer.usage.completion_tokens > 0
 
 
@@ -110,8 +110,9 @@ def test_smollm2_short_lora_run_chats_and_exports(make_chat, tmp_path):
     data = make_chat(tmp_path / "train.jsonl", 10)
     hp = {"n_epochs": 1, "batch_size": 5, "micro_batch_size": 5, "lora_r": 8, "max_seq_length": 128}
     name = tuned(get_settings().default_model, data, hp)
-    reply = models.chat(name, ChatRequest.of([{"role": "user", "content": "message number 3 about billing"}],
-                                             max_tokens=4))
+    reply = models.chat(
+        name, ChatRequest.of([{"role": "user", "content": "message number 3 about billing"}], max_tokens=4)
+    )
     assert reply.text.strip()
     # F16: Q8_0 re-quantisation noise can flip near-ties between the top two tokens after a few steps.
     path = export.export_gguf(name, quant="f16")

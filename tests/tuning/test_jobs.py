@@ -20,9 +20,7 @@ def run_inline(job_id: str) -> jobs.Job:
     return worker.run_job(job)
 
 
-def test_job_runs_to_success_with_events_checkpoints_and_usage(
-    tiny_model, train_file, valid_file, fast_hp, make_chat
-):
+def test_job_runs_to_success_with_events_checkpoints_and_usage(tiny_model, train_file, valid_file, fast_hp, make_chat):
     job = service.create_job(
         file_id(train_file),
         validation_file=file_id(valid_file),
@@ -42,9 +40,7 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(
     assert done.fine_tuned_model == f"ft:{tiny_model}:demo:{job.id}"
     spec = registry.get_model(done.fine_tuned_model)
     assert spec.base_model == tiny_model
-    assert (
-        spec.adapter_path and (__import__("pathlib").Path(spec.adapter_path) / "adapter_config.json").exists()
-    )
+    assert spec.adapter_path and (__import__("pathlib").Path(spec.adapter_path) / "adapter_config.json").exists()
 
     events = service.list_events(job.id, limit=100)
     metrics = [e for e in events if e.type == "metrics"]
@@ -114,9 +110,7 @@ def test_cancel_queued_then_resume_and_finish(tiny_model, train_file, fast_hp, m
         service.resume_job(job.id)
 
 
-def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(
-    tiny_model, train_file, monkeypatch, fast_hp, make_chat
-):
+def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(tiny_model, train_file, monkeypatch, fast_hp, make_chat):
     import errno
 
     from ladder.tuning import checkpoints
@@ -148,9 +142,7 @@ def test_disk_full_fails_clearly_and_keeps_earlier_checkpoints(
     resumed = run_inline(job.id)
     assert resumed.status == "succeeded"
     assert sorted(c.step for c in service.list_checkpoints(job.id)) == [2, 3, 4, 6]
-    assert any(
-        "Resumed from the checkpoint at step 2" in e.message for e in service.list_events(job.id, limit=99)
-    )
+    assert any("Resumed from the checkpoint at step 2" in e.message for e in service.list_events(job.id, limit=99))
 
 
 def test_event_pages(tiny_model, train_file, fast_hp, make_chat):

@@ -25,8 +25,15 @@ def no_worker(monkeypatch) -> list:
 
 
 def failed_job(project_id: str) -> jobs.Job:
-    job = jobs.insert_job(project_id=project_id, model="m", suffix=None, training_file="file-x",
-                          validation_file=None, hyperparameters={}, seed=1)
+    job = jobs.insert_job(
+        project_id=project_id,
+        model="m",
+        suffix=None,
+        training_file="file-x",
+        validation_file=None,
+        hyperparameters={},
+        seed=1,
+    )
     jobs.update(job.id, status="queued", resolved={"total_steps": 4})
     jobs.fail(job.id, "worker_died", "the worker died")
     return jobs.load(job.id, None)
@@ -59,8 +66,26 @@ def test_resume_over_http_is_scoped_to_the_callers_project(no_worker):
 
 def test_jobs_commands_take_a_project(tiny_model, train_file, no_worker):
     acme = keys.project_by_name("acme", create=True)
-    res = runner.invoke(cli, ["tune", str(train_file), "--model", tiny_model, "--epochs", "1", "--batch-size", "4",
-                              "--lora-r", "4", "--max-length", "96", "--detach", "--project", "acme"])
+    res = runner.invoke(
+        cli,
+        [
+            "tune",
+            str(train_file),
+            "--model",
+            tiny_model,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--lora-r",
+            "4",
+            "--max-length",
+            "96",
+            "--detach",
+            "--project",
+            "acme",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "--project acme --follow" in " ".join(res.output.split())  # rich wraps lines
     (job,) = service.list_jobs(acme)

@@ -23,8 +23,15 @@ CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
 
 
 def queued_job(project_id: str = "proj-default") -> jobs.Job:
-    job = jobs.insert_job(project_id=project_id, model="m", suffix=None, training_file="file-x",
-                          validation_file=None, hyperparameters={}, seed=1)
+    job = jobs.insert_job(
+        project_id=project_id,
+        model="m",
+        suffix=None,
+        training_file="file-x",
+        validation_file=None,
+        hyperparameters={},
+        seed=1,
+    )
     jobs.update(job.id, status="queued", resolved={"total_steps": 4})
     return jobs.load(job.id, None)
 
@@ -159,3 +166,11 @@ def test_ladder_worker_exits_when_idle():
     assert res.exit_code == 0, res.output
     assert time.monotonic() - t0 < 10
     assert get_db().one("SELECT COUNT(*) AS n FROM ft_worker")["n"] == 0  # it started nothing
+
+
+def test_a_worker_started_without_a_supervisor_is_reaped_too():
+    # what a server without the lifespan (or a long `jobs show --follow`) does: it must not keep a zombie
+    pid = worker_ctl.ensure_worker()
+    assert pid is not None and pid in children_of(os.getpid())
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: pid not in children_of(os.getpid()), timeout=5)

@@ -77,8 +77,7 @@ def test_kill_9_mid_training_resumes_to_the_same_adapter(tiny_model, make_chat, 
         wait_for(
             lambda: (
                 get_db().one(
-                    "SELECT MAX(json_extract(data,'$.step')) AS s FROM ft_events"
-                    " WHERE job_id=? AND type='metrics'",
+                    "SELECT MAX(json_extract(data,'$.step')) AS s FROM ft_events WHERE job_id=? AND type='metrics'",
                     (job.id,),
                 )["s"]
                 >= 4
@@ -112,8 +111,7 @@ def test_kill_9_mid_training_resumes_to_the_same_adapter(tiny_model, make_chat, 
     a, b = adapter(service.job_dir(ref.id) / "adapter"), adapter(d / "adapter")
     assert a.keys() == b.keys()
     moved = max(
-        float((a[k] - load_file(checkpoints.complete(d)[0] / "adapter_model.safetensors")[k]).abs().max())
-        for k in a
+        float((a[k] - load_file(checkpoints.complete(d)[0] / "adapter_model.safetensors")[k]).abs().max()) for k in a
     )
     assert moved > 1e-4  # training did change the weights after the first checkpoint
     for k in a:
@@ -134,3 +132,22 @@ def test_cancel_stops_a_running_job_within_seconds(tiny_model, make_chat, tmp_pa
     assert time.monotonic() - t0 < 10
     # the worker exits on its own once the queue is empty
     wait_for(lambda: not service.worker_alive(), 30, "the idle worker to exit")
+
+
+@pytest.mark.slow  # a real worker process
+def test_sigterm_hands_the_running_job_back_to_the_queue(tiny_model, make_chat, tmp_path):
+    data = make_chat(tmp_path / "train.jsonl", 40)
+    job = service.create_job(file_id(data), model=tiny_model, hyperparameters={**HP, "n_epochs": 5}, seed=1)
+    proc = spawn_worker()
+    try:
+        wait_for(lambda: any(e.type == "metrics" for e in service.list_events(job.id, limit=5)), 120, "training")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    back = jobs.load(job.id)
+    assert back.status == "queued" and back.attempts == 0  # not counted as a death
+    assert any("worker was stopped" in e.message for e in service.list_events(job.id, limit=20))
+    assert not service.worker_alive()  # the slot is free for the next worker at once
+    assert not list((service.job_dir(job.id) / "checkpoints").glob(".tmp-*"))

@@ -53,9 +53,11 @@ def follow(job_id: str, project: str | None = None) -> int:
 
             job = service.wait(job_id, on_event=on_event, project_id=pid)
     except KeyboardInterrupt:
-        err_console.print(f"[yellow]detached; the job keeps running.[/] Follow it again with "
-                          f"`ladder jobs show {job_id}{_in(project)} --follow`, stop it with "
-                          f"`ladder jobs cancel {job_id}{_in(project)}`.")
+        err_console.print(
+            f"[yellow]detached; the job keeps running.[/] Follow it again with "
+            f"`ladder jobs show {job_id}{_in(project)} --follow`, stop it with "
+            f"`ladder jobs cancel {job_id}{_in(project)}`."
+        )
         return 0
     if job.status == "succeeded":
         console.print(f"[green]succeeded[/]: {job.fine_tuned_model}  ({job.trained_tokens} trained tokens)")
@@ -99,20 +101,37 @@ def tune_cmd(
 
     pid = project_id(project)
 
-    hp = {"n_epochs": _auto_or(epochs, int, "--epochs"), "batch_size": _auto_or(batch_size, int, "--batch-size"),
-          "learning_rate_multiplier": _auto_or(lr_multiplier, float, "--lr-multiplier")}
-    for key, value in (("lora_r", lora_r), ("lora_alpha", lora_alpha), ("max_seq_length", max_length),
-                       ("scheduler", scheduler)):
+    hp = {
+        "n_epochs": _auto_or(epochs, int, "--epochs"),
+        "batch_size": _auto_or(batch_size, int, "--batch-size"),
+        "learning_rate_multiplier": _auto_or(lr_multiplier, float, "--lr-multiplier"),
+    }
+    for key, value in (
+        ("lora_r", lora_r),
+        ("lora_alpha", lora_alpha),
+        ("max_seq_length", max_length),
+        ("scheduler", scheduler),
+    ):
         if value is not None:
             hp[key] = value
     cols = {"input_col": input_col, "output_col": output_col, "system": system}
     train_id = _file_id(train, pid, cols)
     validation_id = _file_id(validation, pid, cols) if validation else None
-    job = service.create_job(train_id, validation_file=validation_id, model=model, suffix=suffix,
-                             hyperparameters=hp, seed=seed, project_id=pid, **cols)
+    job = service.create_job(
+        train_id,
+        validation_file=validation_id,
+        model=model,
+        suffix=suffix,
+        hyperparameters=hp,
+        seed=seed,
+        project_id=pid,
+        **cols,
+    )
     r = job.resolved
-    console.print(f"job [bold]{job.id}[/] queued: {r['n_epochs']} epochs x {r['steps_per_epoch']} steps, "
-                  f"batch {r['batch_size']}, lr {r['learning_rate']:.2g}, LoRA r={r['lora_r']}, seed {job.seed}")
+    console.print(
+        f"job [bold]{job.id}[/] queued: {r['n_epochs']} epochs x {r['steps_per_epoch']} steps, "
+        f"batch {r['batch_size']}, lr {r['learning_rate']:.2g}, LoRA r={r['lora_r']}, seed {job.seed}"
+    )
     service.ensure_worker()
     if detach:
         console.print(f"follow it with `ladder jobs show {job.id}{_in(project)} --follow`")
@@ -121,8 +140,11 @@ def tune_cmd(
 
 
 @jobs_app.command("list")
-def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json"),
-             project: ProjectOption = None) -> None:
+def list_cmd(
+    limit: int = typer.Option(20, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+    project: ProjectOption = None,
+) -> None:
     """Fine-tuning jobs, newest first."""
     from ladder.tuning import service
 
@@ -130,16 +152,21 @@ def list_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Opt
     if as_json:
         typer.echo(json.dumps([j.as_openai() for j in rows], indent=1))
         return
-    t = Table(Column("id", no_wrap=True), "status", "model", Column("fine-tuned model", overflow="fold"),
-              "trained tokens")
+    t = Table(
+        Column("id", no_wrap=True), "status", "model", Column("fine-tuned model", overflow="fold"), "trained tokens"
+    )
     for j in rows:
         t.add_row(j.id, j.status, j.model, j.fine_tuned_model or "", str(j.trained_tokens or ""))
     console.print(t)
 
 
 @jobs_app.command("show")
-def show_cmd(job_id: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Follow until it ends."),
-             as_json: bool = typer.Option(False, "--json"), project: ProjectOption = None) -> None:
+def show_cmd(
+    job_id: str,
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Follow until it ends."),
+    as_json: bool = typer.Option(False, "--json"),
+    project: ProjectOption = None,
+) -> None:
     """One job: status, hyperparameters chosen, reproducibility info, error."""
     from ladder.tuning import service
 
@@ -157,16 +184,32 @@ def show_cmd(job_id: str, follow_: bool = typer.Option(False, "--follow", "-f", 
         console.print(f"model: {job.fine_tuned_model}  trained tokens: {job.trained_tokens}")
     if job.error:
         console.print(f"[red]error[/] ({job.error['code']}): {job.error['message']}")
-    keys = ("n_epochs", "batch_size", "micro_batch_size", "grad_accum", "learning_rate", "lora_r", "lora_alpha",
-            "max_seq_length", "scheduler", "warmup_ratio", "total_steps", "checkpoint_every")
+    keys = (
+        "n_epochs",
+        "batch_size",
+        "micro_batch_size",
+        "grad_accum",
+        "learning_rate",
+        "lora_r",
+        "lora_alpha",
+        "max_seq_length",
+        "scheduler",
+        "warmup_ratio",
+        "total_steps",
+        "checkpoint_every",
+    )
     console.print("hyperparameters: " + ", ".join(f"{k}={job.resolved[k]}" for k in keys if k in job.resolved))
     if job.repro:
         console.print(f"data sha256: {job.repro.get('training_file_sha256')}  libraries: {job.repro.get('libraries')}")
 
 
 @jobs_app.command("events")
-def events_cmd(job_id: str, limit: int = typer.Option(50, "--limit"),
-               as_json: bool = typer.Option(False, "--json"), project: ProjectOption = None) -> None:
+def events_cmd(
+    job_id: str,
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+    project: ProjectOption = None,
+) -> None:
     """A job's events, oldest of the last LIMIT first."""
     from ladder.tuning import service
 
@@ -176,13 +219,11 @@ def events_cmd(job_id: str, limit: int = typer.Option(50, "--limit"),
         return
     for e in rows:
         style = {"warn": "yellow", "error": "red"}.get(e.level, "")
-        console.print(f"[{style}]{e.level:5}[/] {e.message}" if style else f"{e.level:5} {e.message}",
-                      highlight=False)
+        console.print(f"[{style}]{e.level:5}[/] {e.message}" if style else f"{e.level:5} {e.message}", highlight=False)
 
 
 @jobs_app.command("checkpoints")
-def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json"),
-                    project: ProjectOption = None) -> None:
+def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json"), project: ProjectOption = None) -> None:
     """A job's checkpoints (each usable as a model name)."""
     from ladder.tuning import service
 
@@ -193,8 +234,12 @@ def checkpoints_cmd(job_id: str, as_json: bool = typer.Option(False, "--json"),
     t = Table("step", "train loss", "valid loss", "model")
     for c in rows:
         vl = c.metrics.get("valid_loss")
-        t.add_row(str(c.step), f"{c.metrics.get('train_loss', 0):.4f}", f"{vl:.4f}" if vl is not None else "",
-                  c.model_name or "")
+        t.add_row(
+            str(c.step),
+            f"{c.metrics.get('train_loss', 0):.4f}",
+            f"{vl:.4f}" if vl is not None else "",
+            c.model_name or "",
+        )
     console.print(t)
 
 
@@ -211,8 +256,9 @@ def cancel_cmd(job_id: str, project: ProjectOption = None) -> None:
 
 
 @jobs_app.command("resume")
-def resume_cmd(job_id: str, detach: bool = typer.Option(False, "--detach", "-d"),
-               project: ProjectOption = None) -> None:
+def resume_cmd(
+    job_id: str, detach: bool = typer.Option(False, "--detach", "-d"), project: ProjectOption = None
+) -> None:
     """Queue a failed or cancelled job again; it continues from its last complete checkpoint."""
     from ladder.tuning import service
 

@@ -30,17 +30,24 @@ def _create(body: FineTuningJobRequest, project_id: str, app: FastAPI) -> dict:
     hp = dict(body.hyperparameters or {})
     if body.method is not None:
         if body.method.type != "supervised":
-            raise InvalidInput(f"method.type {body.method.type!r} is not supported; use supervised",
-                               param="method.type")
+            raise InvalidInput(
+                f"method.type {body.method.type!r} is not supported; use supervised", param="method.type"
+            )
         if body.method.supervised and body.method.supervised.hyperparameters:
             hp.update(body.method.supervised.hyperparameters)
     for ref, param in ((body.training_file, "training_file"), (body.validation_file, "validation_file")):
         if ref is not None and not ref.startswith("file-"):
             # Over HTTP only uploaded files may be named: a path would read the server's disk.
             raise InvalidInput(f"{param} must be a file id (file-…) from POST /v1/files", param=param)
-    job = service.create_job(body.training_file, validation_file=body.validation_file, model=body.model,
-                             suffix=body.suffix, hyperparameters=hp or None, seed=body.seed,
-                             project_id=project_id)
+    job = service.create_job(
+        body.training_file,
+        validation_file=body.validation_file,
+        model=body.model,
+        suffix=body.suffix,
+        hyperparameters=hp or None,
+        seed=body.seed,
+        project_id=project_id,
+    )
     _nudge(app)
     return job.as_openai()
 
@@ -52,8 +59,11 @@ async def create_job(body: FineTuningJobRequest, request: Request, who: Principa
 
 
 @router.get("/v1/fine_tuning/jobs")
-async def list_jobs(after: str | None = Query(None, max_length=256), limit: int = Query(20, ge=1, le=100),
-                    who: Principal = Depends(principal)) -> dict:
+async def list_jobs(
+    after: str | None = Query(None, max_length=256),
+    limit: int = Query(20, ge=1, le=100),
+    who: Principal = Depends(principal),
+) -> dict:
     jobs = await in_thread(service.list_jobs, who.project_id, after, min(limit + 1, 100))
     return _page(jobs, limit)
 
@@ -82,15 +92,23 @@ async def resume_job(job_id: str, request: Request, who: Principal = Depends(pri
 
 
 @router.get("/v1/fine_tuning/jobs/{job_id}/events")
-async def list_events(job_id: str, after: str | None = Query(None, max_length=256),
-                      limit: int = Query(20, ge=1, le=1000), who: Principal = Depends(principal)) -> dict:
+async def list_events(
+    job_id: str,
+    after: str | None = Query(None, max_length=256),
+    limit: int = Query(20, ge=1, le=1000),
+    who: Principal = Depends(principal),
+) -> dict:
     events = await in_thread(service.list_events, job_id, who.project_id, after, limit + 1)
     return _page(events, limit)
 
 
 @router.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
-async def list_checkpoints(job_id: str, after: str | None = Query(None, max_length=256),
-                           limit: int = Query(10, ge=1, le=100), who: Principal = Depends(principal)) -> dict:
+async def list_checkpoints(
+    job_id: str,
+    after: str | None = Query(None, max_length=256),
+    limit: int = Query(10, ge=1, le=100),
+    who: Principal = Depends(principal),
+) -> dict:
     ckpts = await in_thread(service.list_checkpoints, job_id, who.project_id, after, limit + 1)
     out = _page(ckpts, limit)
     out["first_id"] = out["data"][0]["id"] if out["data"] else None

@@ -60,8 +60,9 @@ def root_gguf(spec, project_id: str = DEFAULT_PROJECT) -> Path | None:
     return Path(spec.path) if spec.is_gguf else None
 
 
-def export_gguf(name: str, out: Path | None = None, *, quant: str = "q8_0", project_id: str = DEFAULT_PROJECT,
-                register: bool = True) -> Path:
+def export_gguf(
+    name: str, out: Path | None = None, *, quant: str = "q8_0", project_id: str = DEFAULT_PROJECT, register: bool = True
+) -> Path:
     """Write the merged model as a llama-architecture GGUF and attach it to the model for llama.cpp."""
     from ladder.tuning.gguf_writer import write_llama_gguf
 

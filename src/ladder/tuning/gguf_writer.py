@@ -42,11 +42,16 @@ def _hf_tokenizer_fields(tok) -> dict:
     special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
     tokens = tok.convert_ids_to_tokens(list(range(len(tok))))
     return {
-        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "default", "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.model": "gpt2",
+        "tokenizer.ggml.pre": "default",
+        "tokenizer.ggml.tokens": tokens,
         "tokenizer.ggml.token_type": [3 if t in special else 1 for t in tokens],
-        "tokenizer.ggml.merges": merges, "tokenizer.ggml.bos_token_id": tok.bos_token_id,
-        "tokenizer.ggml.eos_token_id": tok.eos_token_id, "tokenizer.ggml.padding_token_id": tok.pad_token_id,
-        "tokenizer.ggml.add_bos_token": False, "tokenizer.chat_template": tok.chat_template,
+        "tokenizer.ggml.merges": merges,
+        "tokenizer.ggml.bos_token_id": tok.bos_token_id,
+        "tokenizer.ggml.eos_token_id": tok.eos_token_id,
+        "tokenizer.ggml.padding_token_id": tok.pad_token_id,
+        "tokenizer.ggml.add_bos_token": False,
+        "tokenizer.chat_template": tok.chat_template,
     }
 
 
@@ -69,8 +74,12 @@ def _add_tokenizer(w, f: dict) -> None:
     w.add_token_types(list(f["tokenizer.ggml.token_type"]))
     if f.get("tokenizer.ggml.merges"):
         w.add_token_merges(list(f["tokenizer.ggml.merges"]))
-    for key, add in (("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id),
-                     ("unknown_token_id", w.add_unk_token_id), ("padding_token_id", w.add_pad_token_id)):
+    for key, add in (
+        ("bos_token_id", w.add_bos_token_id),
+        ("eos_token_id", w.add_eos_token_id),
+        ("unknown_token_id", w.add_unk_token_id),
+        ("padding_token_id", w.add_pad_token_id),
+    ):
         if f.get(f"tokenizer.ggml.{key}") is not None:
             add(int(f[f"tokenizer.ggml.{key}"]))
     for key, add in (("add_bos_token", w.add_add_bos_token), ("add_space_prefix", w.add_add_space_prefix)):
@@ -80,8 +89,9 @@ def _add_tokenizer(w, f: dict) -> None:
         w.add_chat_template(f["tokenizer.chat_template"])
 
 
-def write_llama_gguf(model, tok, path: Path, *, quant: str = "q8_0", tokenizer_gguf: Path | None = None,
-                     name: str = "model") -> Path:
+def write_llama_gguf(
+    model, tok, path: Path, *, quant: str = "q8_0", tokenizer_gguf: Path | None = None, name: str = "model"
+) -> Path:
     """Write `model` (a merged LlamaForCausalLM) to `path` atomically: temp file, then rename."""
     import gguf
 
@@ -91,10 +101,16 @@ def write_llama_gguf(model, tok, path: Path, *, quant: str = "q8_0", tokenizer_g
     n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
     rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(cfg, "rope_theta", 10000.0)
-    qtype = {"f16": gguf.GGMLQuantizationType.F16, "q8_0": gguf.GGMLQuantizationType.Q8_0,
-             "f32": gguf.GGMLQuantizationType.F32}[quant]
-    ftype = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
-             "f32": gguf.LlamaFileType.ALL_F32}[quant]
+    qtype = {
+        "f16": gguf.GGMLQuantizationType.F16,
+        "q8_0": gguf.GGMLQuantizationType.Q8_0,
+        "f32": gguf.GGMLQuantizationType.F32,
+    }[quant]
+    ftype = {
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        "f32": gguf.LlamaFileType.ALL_F32,
+    }[quant]
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     w = gguf.GGUFWriter(tmp, "llama")
     w.add_name(name)

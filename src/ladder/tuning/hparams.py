@@ -60,9 +60,7 @@ def _number(hp: dict, key: str, kind: type, lo: float, hi: float):
     try:
         value = kind(value)
     except (TypeError, ValueError):
-        raise InvalidInput(
-            f"hyperparameter {key} must be 'auto' or a number, got {value!r}", param=key
-        ) from None
+        raise InvalidInput(f"hyperparameter {key} must be 'auto' or a number, got {value!r}", param=key) from None
     if not lo <= value <= hi:
         raise InvalidInput(f"hyperparameter {key}={value} is out of range [{lo}, {hi}]", param=key)
     return value
@@ -80,9 +78,7 @@ def resolve(asked: dict | None, n_examples: int) -> dict:
     hp = {**DEFAULTS, **{k: v for k, v in asked.items() if v is not None}}
     auto = lambda k: hp[k] == "auto"  # noqa: E731
     hp["n_epochs"] = auto_epochs(n_examples) if auto("n_epochs") else _number(hp, "n_epochs", int, 1, 100)
-    hp["batch_size"] = (
-        auto_batch_size(n_examples) if auto("batch_size") else _number(hp, "batch_size", int, 1, 1024)
-    )
+    hp["batch_size"] = auto_batch_size(n_examples) if auto("batch_size") else _number(hp, "batch_size", int, 1, 1024)
     hp["learning_rate_multiplier"] = (
         auto_lr_multiplier(hp["batch_size"])
         if auto("learning_rate_multiplier")
@@ -110,9 +106,7 @@ def resolve(asked: dict | None, n_examples: int) -> dict:
     hp["total_steps"] = steps_per_epoch * hp["n_epochs"]
     # About 5 checkpoints per job besides the one at each epoch end.
     hp["checkpoint_every"] = (
-        max(1, hp["total_steps"] // 5)
-        if auto("checkpoint_every")
-        else _number(hp, "checkpoint_every", int, 1, 10**9)
+        max(1, hp["total_steps"] // 5) if auto("checkpoint_every") else _number(hp, "checkpoint_every", int, 1, 10**9)
     )
     hp["eval_every"] = (
         max(1, hp["total_steps"] // 10) if auto("eval_every") else _number(hp, "eval_every", int, 1, 10**9)

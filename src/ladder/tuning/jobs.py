@@ -181,9 +181,7 @@ def load(job_id: str, project_id: str | None = DEFAULT_PROJECT, db: Database | N
     else:
         row = db.one("SELECT * FROM ft_jobs WHERE id=? AND project_id=?", (job_id, project_id))
     if row is None:
-        raise NotFound(
-            f"no fine-tuning job with id {job_id!r}", code="job_not_found", param="fine_tuning_job_id"
-        )
+        raise NotFound(f"no fine-tuning job with id {job_id!r}", code="job_not_found", param="fine_tuning_job_id")
     return _job(row)
 
 
@@ -316,9 +314,7 @@ def finish(job_id: str, status: str, db: Database | None = None, *, owner: str |
     with db.tx():
         if owner is not None and not owned_by(job_id, owner, db):
             return False
-        update(
-            job_id, db, status=status, finished_at=time.time(), worker_id=None, lease_expires_at=None, **fields
-        )
+        update(job_id, db, status=status, finished_at=time.time(), worker_id=None, lease_expires_at=None, **fields)
     return True
 
 

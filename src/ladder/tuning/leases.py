@@ -98,9 +98,7 @@ def claim_next(worker_id: str, db: Database | None = None) -> Job | None:
     """Atomically take the oldest queued job for this worker."""
     db = db or get_db()
     with db.tx() as conn:
-        row = conn.execute(
-            "SELECT id FROM ft_jobs WHERE status='queued' ORDER BY created_at LIMIT 1"
-        ).fetchone()
+        row = conn.execute("SELECT id FROM ft_jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
         if row is None:
             return None
         now = time.time()
@@ -135,8 +133,7 @@ def release(job_id: str, worker_id: str, db: Database | None = None) -> bool:
         if cur.rowcount:
             add_event(
                 job_id,
-                "The worker was stopped; the job is queued again and will resume from its last"
-                " complete checkpoint.",
+                "The worker was stopped; the job is queued again and will resume from its last complete checkpoint.",
                 db=db,
             )
     return cur.rowcount == 1

@@ -265,8 +265,7 @@ def train(
                 metrics = {
                     k: v
                     for k, v in last.items()
-                    if k
-                    in ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
+                    if k in ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
                 }
                 path = checkpoints.save(job_dir, step, last["epoch"], model, state, metrics)
                 cb.checkpoint(step, last["epoch"], path, metrics)

@@ -24,7 +24,9 @@ def _read_jsonl(path: Path) -> list[list[dict]]:
         return []
     return [
         # split("\n"), not splitlines(): write_jsonl keeps U+2028 and U+0085 inside strings as they are
-        json.loads(line)["messages"] for line in path.read_text(encoding="utf-8").split("\n") if line.strip()
+        json.loads(line)["messages"]
+        for line in path.read_text(encoding="utf-8").split("\n")
+        if line.strip()
     ]
 
 
@@ -82,9 +84,7 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
         with db.tx():
             jobs.add_checkpoint(job.id, step, epoch, str(path), ck_name, metrics, db=db)
             with suppress(Conflict):  # already registered by an earlier attempt
-                registry.add_tuned(
-                    ck_name, job.model, path, job.project_id, {"job": job.id, "step": step}, db=db
-                )
+                registry.add_tuned(ck_name, job.model, path, job.project_id, {"job": job.id, "step": step}, db=db)
             jobs.add_event(job.id, f"Checkpoint saved at step {step}.", db=db)
 
     # A crash between a checkpoint's rename and its row leaves it on disk only: list it now.
@@ -92,8 +92,9 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
     for path in checkpoints.complete(d):
         m = checkpoints.metrics_of(path)
         if m.get("step") and m["step"] not in known:
-            on_checkpoint(m["step"], m.get("epoch", 0.0), path,
-                          {k: v for k, v in m.items() if k not in ("step", "epoch")})
+            on_checkpoint(
+                m["step"], m.get("epoch", 0.0), path, {k: v for k, v in m.items() if k not in ("step", "epoch")}
+            )
 
     cb = trainer.Callbacks(
         metrics=on_metrics,
