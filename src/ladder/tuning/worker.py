@@ -161,7 +161,9 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
     with db.tx():
         if not jobs.owned_by(job.id, owner, db):
             return jobs.load(job.id, None)  # the lease was reclaimed; whoever holds it now finishes
-        with suppress(Conflict):  # registered by an attempt that died just after (cannot commit, but be safe)
+        # The model row commits only with the status change below, so it cannot exist for a running job;
+        # a data dir from an older ladder (separate steps) may still hold one: the same adapter, keep it.
+        with suppress(Conflict):
             registry.add_tuned(
                 name,
                 job.model,
