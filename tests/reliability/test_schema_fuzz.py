@@ -130,7 +130,7 @@ def tally():
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_server_does_what_its_spec_says(case, tally):
     response = case.call()
     tally["tried"] += 1

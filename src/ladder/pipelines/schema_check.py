@@ -79,7 +79,8 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
     elif not additional and extras:
         shown = ", ".join(repr(_clip(k)) for k in sorted(extras)[:20])
         if patterns:
-            yield ValidationError(f"{shown} do(es) not match any of the regexes: {', '.join(map(repr, patterns))}")
+            verb = "does" if len(extras) == 1 else "do"
+            yield ValidationError(f"{shown} {verb} not match any of the regexes: {', '.join(map(repr, patterns))}")
         else:
             yield ValidationError(f"Additional properties are not allowed ({shown} unexpected)")
 

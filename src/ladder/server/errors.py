@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from ladder.errors import LadderError
 
@@ -106,8 +106,20 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _is_union_tag(part: object) -> bool:
+    """pydantic names the member of a union it tried (`str`, `list[constrained-str]`, `ContentPart`);
+    such a name is not a field of the request."""
+    return isinstance(part, str) and (
+        part in ("str", "int", "float", "bool", "none", "dict", "list")
+        or any(c in part for c in "[-")
+        or part[:1].isupper()
+    )
+
+
 def _loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where the value was sent; a field may itself be called "query"
+    parts = [str(p) for p in loc if not _is_union_tag(p)]
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
@@ -118,13 +130,18 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route takes at this path.
 
     Starlette's own 405 names only the first route whose path matched, but one path is often
-    served by several routes (GET /api/kbs and POST /api/kbs are two).
+    served by several routes (GET /api/kbs and POST /api/kbs are two); so each method is tried
+    against the app's routes.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods
-    return sorted(methods)
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _json_errors_in_spec(app: FastAPI) -> None:
