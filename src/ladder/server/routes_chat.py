@@ -157,7 +157,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     st = state(request)
     await in_thread(_check_model, body.model, who.project_id)
     req = _to_request(body, st.config.max_tokens_cap, st.config.default_max_tokens)
-    schema = jsonformat.schema_of(body.response_format)
+    # Checking a user's JSON Schema (its patterns compiled) is CPU work: off the event loop too.
+    schema = await in_thread(jsonformat.schema_of, body.response_format)
     cid, created = new_id("chatcmpl"), int(time.time())
     if not body.stream:
         out = await in_thread(_complete, body.model, req, schema, who.project_id, st.counter)
