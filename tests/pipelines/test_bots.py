@@ -11,8 +11,13 @@ from ladder.store.db import get_db
 
 
 def _cfg(model, **kw):
-    base = dict(model=model, system_prompt="Classify.", output_instruction="Reply with a or b.",
-                parser={"kind": "label", "labels": ["a", "b"]}, max_tokens=4)
+    base = dict(
+        model=model,
+        system_prompt="Classify.",
+        output_instruction="Reply with a or b.",
+        parser={"kind": "label", "labels": ["a", "b"]},
+        max_tokens=4,
+    )
     base.update(kw)
     return base
 
@@ -46,10 +51,11 @@ def test_bad_bots_are_refused_with_reasons(tiny_model):
 
 
 def test_prompt_contains_instruction_and_shots(tiny_model):
-    cfg = PipelineConfig.from_dict(_cfg(tiny_model, few_shot=[{"input": "x1", "output": "a"},
-                                                               {"input": "x2", "output": "b"}], few_shot_k=1))
+    cfg = PipelineConfig.from_dict(
+        _cfg(tiny_model, few_shot=[{"input": "x1", "output": "a"}, {"input": "x2", "output": "b"}], few_shot_k=1)
+    )
     p = service.create_bot("t", cfg)
-    (msgs, hits), = p.prepare_batch(["hello"])
+    ((msgs, hits),) = p.prepare_batch(["hello"])
     assert [m.role for m in msgs] == ["system", "user", "assistant", "user"]
     assert "Reply with a or b." in msgs[0].content and msgs[1].content == "x1" and msgs[-1].content == "hello"
     assert hits == []
