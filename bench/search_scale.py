@@ -258,8 +258,14 @@ def bench_scale(
     rb_cpu = (time.process_time() - c0) * 1000 / len(kw_queries)
     out.update(
         kw_n=len(kw_queries),
-        kw_cold_ms=kw_cold_ms, kw_warm_ms=kw_warm_ms, fts_ms=fts_ms, rank_bm25_ms=rb_ms,
-        kw_cold_cpu=kw_cold_cpu, kw_warm_cpu=kw_warm_cpu, fts_cpu=fts_cpu, rank_bm25_cpu=rb_cpu,
+        kw_cold_ms=kw_cold_ms,
+        kw_warm_ms=kw_warm_ms,
+        fts_ms=fts_ms,
+        rank_bm25_ms=rb_ms,
+        kw_cold_cpu=kw_cold_cpu,
+        kw_warm_cpu=kw_warm_cpu,
+        fts_cpu=fts_cpu,
+        rank_bm25_cpu=rb_cpu,
     )
     # A change makes every process rebuild its matrix once: the cost of the first search after it.
     service.remove_doc(kb.name, "doc0.txt")

@@ -21,8 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from openai import OpenAI
 
-PROMPTS = ["Where is my parcel?", "How do I get a refund?", "Can I change my delivery address?",
-           "My card was charged twice.", "How long does shipping take?", "Cancel my order please."]
+PROMPTS = [
+    "Where is my parcel?",
+    "How do I get a refund?",
+    "Can I change my delivery address?",
+    "My card was charged twice.",
+    "How long does shipping take?",
+    "Cancel my order please.",
+]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -38,9 +44,13 @@ def free_port() -> int:
 
 def start_server(home: str, port: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "LADDER_HOME": home, "LADDER_SERVER_RATE_LIMIT_RPM": "100000"}
-    proc = subprocess.Popen([sys.executable, "-m", "ladder.cli.main", "serve", "--port", str(port),
-                             "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ladder.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     key = None
     deadline = time.time() + 120
     while key is None:
@@ -73,8 +83,12 @@ def run_http(base: str, key: str, model: str, n: int, conc: int, max_tokens: int
         nonlocal tokens
         t0 = time.perf_counter()
         try:
-            r = client.chat.completions.create(model=model, max_tokens=max_tokens, seed=i,
-                                               messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}])
+            r = client.chat.completions.create(
+                model=model,
+                max_tokens=max_tokens,
+                seed=i,
+                messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+            )
             with lock:
                 lat.append(time.perf_counter() - t0)
                 tokens += r.usage.completion_tokens
@@ -86,8 +100,16 @@ def run_http(base: str, key: str, model: str, n: int, conc: int, max_tokens: int
     with ThreadPoolExecutor(conc) as pool:
         list(pool.map(one, range(n)))
     wall = time.perf_counter() - t0
-    return {"n": n, "errors": len(errors), "first_error": errors[0] if errors else "", "wall_s": wall,
-            "rps": len(lat) / wall, "p50_s": pct(lat, 50), "p95_s": pct(lat, 95), "tok_s": tokens / wall}
+    return {
+        "n": n,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "wall_s": wall,
+        "rps": len(lat) / wall,
+        "p50_s": pct(lat, 50),
+        "p95_s": pct(lat, 95),
+        "tok_s": tokens / wall,
+    }
 
 
 def run_inprocess(model: str, n: int, max_tokens: int) -> dict:
@@ -99,8 +121,10 @@ def run_inprocess(model: str, n: int, max_tokens: int) -> dict:
     t0 = time.perf_counter()
     for i in range(n):
         t = time.perf_counter()
-        service.chat(model, ChatRequest.of([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                                           max_tokens=max_tokens, seed=i))
+        service.chat(
+            model,
+            ChatRequest.of([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], max_tokens=max_tokens, seed=i),
+        )
         lat.append(time.perf_counter() - t)
     wall = time.perf_counter() - t0
     return {"n": n, "errors": 0, "wall_s": wall, "rps": n / wall, "p50_s": pct(lat, 50), "p95_s": pct(lat, 95)}
@@ -119,18 +143,23 @@ def main() -> None:
     port = free_port()
     proc, key = start_server(home, port)
     try:
-        http = run_http(f"http://127.0.0.1:{port}/v1", key, args.model, args.requests, args.concurrency,
-                        args.max_tokens)
+        http = run_http(
+            f"http://127.0.0.1:{port}/v1", key, args.model, args.requests, args.concurrency, args.max_tokens
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     base = run_inprocess(args.model, args.baseline_requests, args.max_tokens)
     print(f"model {args.model}, max_tokens {args.max_tokens}, cpu cores {os.cpu_count()}")
     print(f"{'run':<28}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}")
-    print(f"{'HTTP, ' + str(args.concurrency) + ' clients':<28}{http['n']:>9}{http['errors']:>8}"
-          f"{http['rps']:>8.2f}{http['p50_s']:>8.2f}{http['p95_s']:>8.2f}")
-    print(f"{'in-process, sequential':<28}{base['n']:>9}{base['errors']:>8}{base['rps']:>8.2f}"
-          f"{base['p50_s']:>8.2f}{base['p95_s']:>8.2f}")
+    print(
+        f"{'HTTP, ' + str(args.concurrency) + ' clients':<28}{http['n']:>9}{http['errors']:>8}"
+        f"{http['rps']:>8.2f}{http['p50_s']:>8.2f}{http['p95_s']:>8.2f}"
+    )
+    print(
+        f"{'in-process, sequential':<28}{base['n']:>9}{base['errors']:>8}{base['rps']:>8.2f}"
+        f"{base['p50_s']:>8.2f}{base['p95_s']:>8.2f}"
+    )
     print(f"throughput ratio HTTP / in-process: {http['rps'] / base['rps']:.2f}")
     if http["errors"]:
         print("first error:", http["first_error"])

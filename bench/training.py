@@ -231,18 +231,24 @@ def main() -> None:
             in_process(run_baseline, base_dir, convs, args.batch_size, 1, args.threads),
             in_process(run_ladder, base_dir, convs, args.batch_size, 1, args.threads),
         ]
-        print(f"\n{'trainer':10} {'steps':>5} {'wall s':>8} {'real tok/s':>11} {'CPU s':>8} {'tok/CPU s':>10}"
-              f" {'peak MB':>9} {'final loss':>10} {'load':>5}")
+        print(
+            f"\n{'trainer':10} {'steps':>5} {'wall s':>8} {'real tok/s':>11} {'CPU s':>8} {'tok/CPU s':>10}"
+            f" {'peak MB':>9} {'final loss':>10} {'load':>5}"
+        )
         for r in rows:
             r["tok_s"] = r["real_tokens"] / r["wall_s"]
             r["tok_cpu_s"] = r["real_tokens"] / r["cpu_s"]
-            print(f"{r['side']:10} {r['steps']:5d} {r['wall_s']:8.1f} {r['tok_s']:11.1f} {r['cpu_s']:8.1f}"
-                  f" {r['tok_cpu_s']:10.2f} {r['peak_mb']:9.0f} {r['final_loss'] or float('nan'):10.4f}"
-                  f" {r['load']:5.1f}")
+            print(
+                f"{r['side']:10} {r['steps']:5d} {r['wall_s']:8.1f} {r['tok_s']:11.1f} {r['cpu_s']:8.1f}"
+                f" {r['tok_cpu_s']:10.2f} {r['peak_mb']:9.0f} {r['final_loss'] or float('nan'):10.4f}"
+                f" {r['load']:5.1f}"
+            )
         ratio = rows[1]["tok_s"] / rows[0]["tok_s"]
         cpu_ratio = rows[1]["tok_cpu_s"] / rows[0]["tok_cpu_s"]
-        print(f"ratio (ladder / baseline real-token throughput): {ratio:.2f}x by wall time, {cpu_ratio:.2f}x by"
-              " CPU time  (target >= 1.5x)")
+        print(
+            f"ratio (ladder / baseline real-token throughput): {ratio:.2f}x by wall time, {cpu_ratio:.2f}x by"
+            " CPU time  (target >= 1.5x)"
+        )
         results["compare"] = {"rows": rows, "ratio": ratio, "cpu_ratio": cpu_ratio}
     if args.full_run:
         r = in_process(run_ladder, base_dir, examples(500, seed=1), 8, 2, args.threads)

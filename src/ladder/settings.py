@@ -23,8 +23,9 @@ class Price(BaseModel):
 # cost spread over the tokens it processes, so that a prompted large remote model and
 # a small tuned local one can be compared per 1,000 requests. Override per model with
 # LADDER_PRICES='{"model-name": {"input_per_1k": ..., ...}}'.
-DEFAULT_LOCAL_PRICE = Price(input_per_1k=0.00002, output_per_1k=0.00008, per_embedded_chunk=0.000002,
-                            trained_per_1k=0.0004)
+DEFAULT_LOCAL_PRICE = Price(
+    input_per_1k=0.00002, output_per_1k=0.00008, per_embedded_chunk=0.000002, trained_per_1k=0.0004
+)
 DEFAULT_REMOTE_PRICE = Price(input_per_1k=0.00015, output_per_1k=0.0006, trained_per_1k=0.003)
 
 

@@ -33,8 +33,20 @@ def test_help_lists_the_areas():
 
 def test_models_add_list_and_remove(tiny_model_dir):
     assert runner.invoke(app, ["models", "add", "mine", str(tiny_model_dir)]).exit_code == 0
-    r = runner.invoke(app, ["models", "add-remote", "far", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-                            "--api-key-env", "FAR_KEY"])
+    r = runner.invoke(
+        app,
+        [
+            "models",
+            "add-remote",
+            "far",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--api-key-env",
+            "FAR_KEY",
+        ],
+    )
     assert r.exit_code == 0
     listing = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"}).output
     assert "smollm2-135m-instruct" in listing and "llamacpp" in listing

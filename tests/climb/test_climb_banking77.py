@@ -28,4 +28,4 @@ def test_climb_on_banking77_subset(monkeypatch):
         assert 0 <= lo <= r.run.value <= hi <= 1 and r.run.n == len(test)
         assert r.run.cost_per_1k > 0 and r.run.p95_ms >= r.run.p50_ms > 0
     assert result.recommendation["rung"] in names[:-1]
-    assert (result.report_dir and (__import__("pathlib").Path(result.report_dir) / "report.html").exists())
+    assert result.report_dir and (__import__("pathlib").Path(result.report_dir) / "report.html").exists()

@@ -12,11 +12,14 @@ from ladder.cli.main import app
 def test_eval_command_writes_report(tiny_model, tmp_path):
     test = tmp_path / "t.jsonl"
     test.write_text("\n".join(json.dumps({"input": f"q{i}", "expected": "a"}) for i in range(4)) + "\n")
-    r = CliRunner().invoke(app, ["bots", "create", "b", "--model", tiny_model, "--labels", "a,b",
-                                 "--max-tokens", "2", "--backend", "torch"])
+    r = CliRunner().invoke(
+        app,
+        ["bots", "create", "b", "--model", tiny_model, "--labels", "a,b", "--max-tokens", "2", "--backend", "torch"],
+    )
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(app, ["eval", "b", str(test), "--batch-size", "2", "--latency-sample", "1"],
-                           env={"COLUMNS": "200"})
+    r = CliRunner().invoke(
+        app, ["eval", "b", str(test), "--batch-size", "2", "--latency-sample", "1"], env={"COLUMNS": "200"}
+    )
     assert r.exit_code == 0, r.output
     assert "accuracy" in r.output and "95% CI" in r.output and "cost per 1,000" in r.output
     report = Path(re.search(r"report: (\S+report\.html)", r.output).group(1))

@@ -15,8 +15,10 @@ def test_accuracy_and_macro_f1_normalise_labels():
 
 
 def test_field_precision_recall():
-    counts = [M.field_counts({"name": "Ada", "city": "Paris", "x": "1"}, {"name": "ada", "city": "Rome"}),
-              M.field_counts(None, {"name": "Bob"})]
+    counts = [
+        M.field_counts({"name": "Ada", "city": "Paris", "x": "1"}, {"name": "ada", "city": "Rome"}),
+        M.field_counts(None, {"name": "Bob"}),
+    ]
     p, r, f = M.field_prf(counts)
     assert (p, r) == (pytest.approx(1 / 3), pytest.approx(1 / 3)) and f == pytest.approx(1 / 3)
 

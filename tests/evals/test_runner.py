@@ -17,9 +17,13 @@ def _write(path, rows):
 
 
 def test_test_set_formats(tmp_path):
-    chat = _write(tmp_path / "a.jsonl", [{"messages": [{"role": "user", "content": "hi"},
-                                                       {"role": "assistant", "content": "greeting"}]},
-                                         {"input": "bye", "expected": "farewell", "source": "docs/a.md"}])
+    chat = _write(
+        tmp_path / "a.jsonl",
+        [
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "greeting"}]},
+            {"input": "bye", "expected": "farewell", "source": "docs/a.md"},
+        ],
+    )
     items = read_test_set(chat)
     assert [(i.input, i.reference) for i in items] == [("hi", "greeting"), ("bye", "farewell")]
     assert items[1].sources == ["docs/a.md"] and items[1].line == 2
@@ -33,10 +37,13 @@ def test_test_set_formats(tmp_path):
 
 
 def test_run_is_scored_stored_and_cached(tiny_model, tmp_path):
-    bot = service.create_bot("t", {"model": tiny_model, "parser": {"kind": "label", "labels": ["a", "b"]},
-                                   "max_tokens": 3, "backend": "torch"})
-    items = read_test_set(_write(tmp_path / "t.jsonl", [{"input": f"item {i}", "expected": "ab"[i % 2]}
-                                                         for i in range(6)]))
+    bot = service.create_bot(
+        "t",
+        {"model": tiny_model, "parser": {"kind": "label", "labels": ["a", "b"]}, "max_tokens": 3, "backend": "torch"},
+    )
+    items = read_test_set(
+        _write(tmp_path / "t.jsonl", [{"input": f"item {i}", "expected": "ab"[i % 2]} for i in range(6)])
+    )
     run = run_eval(bot, items, batch_size=4, latency_sample=2)
     assert run.id.startswith("eval-") and run.n == 6 and run.headline == "accuracy"
     assert set(run.metrics) == {"accuracy", "macro_f1", "format"}
@@ -53,8 +60,9 @@ def test_run_is_scored_stored_and_cached(tiny_model, tmp_path):
 
 def test_llm_judge_scores_every_item(tiny_model, tmp_path):
     bot = service.create_bot("t", {"model": tiny_model, "max_tokens": 2, "backend": "torch"})
-    items = read_test_set(_write(tmp_path / "t.jsonl", [{"input": "x", "expected": "y"},
-                                                         {"input": "z", "expected": "w"}]))
+    items = read_test_set(
+        _write(tmp_path / "t.jsonl", [{"input": "x", "expected": "y"}, {"input": "z", "expected": "w"}])
+    )
     run = run_eval(bot, items, judge_model=tiny_model, latency_sample=0)
     assert run.headline == "judge" and all(0.0 <= r["judge"] <= 1.0 for r in run.rows)
 

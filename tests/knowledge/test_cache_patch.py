@@ -115,4 +115,3 @@ def test_row_delta_patches_small_appending_changes_only():
     assert change.added.tolist() == [100, 101]
     assert delta.row_delta(cached_rows, np.arange(60, dtype=np.int64)) is None  # 40% removed: reload
     assert delta.row_delta(cached_rows[::2], np.arange(100, dtype=np.int64)) is None  # rows between old ones
-

@@ -99,8 +99,10 @@ def test_a_new_generation_is_read_again_and_the_cache_stays_bounded(corpus, monk
     lo, _ = rowid_range(901)
     with get_db().tx() as tx:  # ten rows go; a new one holds every query word twice, in its heading too
         tx.execute("DELETE FROM kb_fts WHERE rowid BETWEEN ? AND ?", (lo + 1, lo + 10))
-        tx.execute("INSERT INTO kb_fts(rowid, text, heading, kb_id) VALUES (?,?,?,?)",
-                   (lo + 5000, " ".join(words * 2), words[0], "kb901"))
+        tx.execute(
+            "INSERT INTO kb_fts(rowid, text, heading, kb_id) VALUES (?,?,?,?)",
+            (lo + 5000, " ".join(words * 2), words[0], "kb901"),
+        )
     assert top(conn, words, scope(901, generation=1))[0][0] == lo + 5000
     assert keyword._kbs[(str(get_db().path), "kb901")]._postings  # patched, not started over
     for q in random_queries(vocab, weights, 40, seed=5):

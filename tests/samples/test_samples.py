@@ -16,9 +16,7 @@ def _chat_rows(path: Path) -> list[tuple[str, str]]:
         obj = json.loads(line)
         msgs = obj["messages"]
         assert [m["role"] for m in msgs] == ["user", "assistant"], f"{path.name}:{lineno}"
-        assert all(isinstance(m["content"], str) and m["content"].strip() for m in msgs), (
-            f"{path.name}:{lineno}"
-        )
+        assert all(isinstance(m["content"], str) and m["content"].strip() for m in msgs), f"{path.name}:{lineno}"
         rows.append((msgs[0]["content"], msgs[1]["content"]))
     return rows
 

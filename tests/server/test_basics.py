@@ -43,8 +43,11 @@ def test_unknown_model_is_404_and_bad_body_is_422(srv):
     assert e.value.body["code"] == "model_not_found"
     with pytest.raises(openai.UnprocessableEntityError):
         c.chat.completions.create(model="x", messages=[])
-    r = httpx.post(srv.v1 + "/chat/completions", content=b"{not json",
-                   headers={"Authorization": f"Bearer {srv.admin_key}", "content-type": "application/json"})
+    r = httpx.post(
+        srv.v1 + "/chat/completions",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {srv.admin_key}", "content-type": "application/json"},
+    )
     assert r.status_code == 422 and "error" in r.json()
 
 
@@ -53,8 +56,11 @@ def test_body_limit_is_413_without_echo(make_server):
 
     s = make_server(ServerConfig(max_body_bytes=10_000))
     big = "A" * 50_000
-    r = httpx.post(s.v1 + "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": big}]},
-                   headers={"Authorization": f"Bearer {s.admin_key}"})
+    r = httpx.post(
+        s.v1 + "/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": big}]},
+        headers={"Authorization": f"Bearer {s.admin_key}"},
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     assert len(r.content) < 1000
     assert httpx.get(s.url + "/api/health").status_code == 200
@@ -79,8 +85,9 @@ def test_rate_limit_is_429_with_headers(make_server):
 
 def test_max_tokens_cap(srv):
     with pytest.raises(openai.BadRequestError) as e:
-        srv.client().chat.completions.create(model="smollm2-135m-instruct", max_tokens=10**6,
-                                             messages=[{"role": "user", "content": "hi"}])
+        srv.client().chat.completions.create(
+            model="smollm2-135m-instruct", max_tokens=10**6, messages=[{"role": "user", "content": "hi"}]
+        )
     assert e.value.body["code"] == "max_tokens_too_large"
 
 
@@ -126,6 +133,5 @@ def test_upload_limit_is_413(make_server):
 
     s = make_server(ServerConfig(max_upload_bytes=1000))
     with pytest.raises(openai.APIStatusError) as e:
-        s.client().files.create(file=("t.jsonl", b'{"prompt": "a", "completion": "b"}\n' * 100),
-                                purpose="fine-tune")
+        s.client().files.create(file=("t.jsonl", b'{"prompt": "a", "completion": "b"}\n' * 100), purpose="fine-tune")
     assert e.value.status_code == 413

@@ -23,8 +23,7 @@ def test_models_list_has_base_and_tiny(srv, tiny_model):
 def test_chat_is_seeded_and_metered(srv, tiny_model):
     c = srv.client()
     a = c.chat.completions.create(model=tiny_model, messages=HI, max_tokens=8, temperature=0.9, seed=3)
-    b = c.chat.completions.create(model=tiny_model, messages=HI, max_completion_tokens=8, temperature=0.9,
-                                  seed=3)
+    b = c.chat.completions.create(model=tiny_model, messages=HI, max_completion_tokens=8, temperature=0.9, seed=3)
     assert a.object == "chat.completion" and a.id.startswith("chatcmpl-")
     assert a.choices[0].message.content == b.choices[0].message.content
     assert a.usage.completion_tokens <= 8 and a.usage.prompt_tokens > 0
@@ -40,13 +39,19 @@ def test_chat_is_seeded_and_metered(srv, tiny_model):
 def test_stream_matches_and_ends_with_done(srv, tiny_model):
     c = srv.client()
     full = c.chat.completions.create(model=tiny_model, messages=HI, max_tokens=12)
-    chunks = list(c.chat.completions.create(model=tiny_model, messages=HI, max_tokens=12, stream=True,
-                                            stream_options={"include_usage": True}))
+    chunks = list(
+        c.chat.completions.create(
+            model=tiny_model, messages=HI, max_tokens=12, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == full.choices[0].message.content
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == full.usage.completion_tokens
-    raw = httpx.post(srv.v1 + "/chat/completions", headers={"Authorization": f"Bearer {srv.admin_key}"},
-                     json={"model": tiny_model, "messages": HI, "max_tokens": 3, "stream": True})
+    raw = httpx.post(
+        srv.v1 + "/chat/completions",
+        headers={"Authorization": f"Bearer {srv.admin_key}"},
+        json={"model": tiny_model, "messages": HI, "max_tokens": 3, "stream": True},
+    )
     assert raw.text.rstrip().endswith("data: [DONE]")
 
 
@@ -64,13 +69,17 @@ def test_context_length_exceeded_is_a_fast_400(srv, tiny_model):
 def test_json_response_format_is_validated(srv, tiny_model):
     # a random model cannot write JSON: the server says so instead of returning broken JSON
     with pytest.raises(openai.UnprocessableEntityError) as e:
-        srv.client().chat.completions.create(model=tiny_model, messages=HI, max_tokens=8,
-                                             response_format={"type": "json_object"})
+        srv.client().chat.completions.create(
+            model=tiny_model, messages=HI, max_tokens=8, response_format={"type": "json_object"}
+        )
     assert e.value.body["code"] == "invalid_model_output"
     with pytest.raises(openai.BadRequestError):
         srv.client().chat.completions.create(
-            model=tiny_model, messages=HI, max_tokens=8,
-            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}})
+            model=tiny_model,
+            messages=HI,
+            max_tokens=8,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}},
+        )
 
 
 def test_unsupported_inputs_are_refused_by_the_schema(srv, tiny_model):
@@ -86,11 +95,20 @@ def test_unsupported_inputs_are_refused_by_the_schema(srv, tiny_model):
 
 def test_disconnect_stops_generation(srv, tiny_model):
     health = srv.url + "/api/health"
-    body = {"model": tiny_model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1900,
-            "stream": True, "temperature": 1.0, "seed": 1}
-    with httpx.Client(timeout=30) as client, client.stream(
-            "POST", srv.v1 + "/chat/completions", json=body,
-            headers={"Authorization": f"Bearer {srv.admin_key}"}) as r:
+    body = {
+        "model": tiny_model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 1900,
+        "stream": True,
+        "temperature": 1.0,
+        "seed": 1,
+    }
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST", srv.v1 + "/chat/completions", json=body, headers={"Authorization": f"Bearer {srv.admin_key}"}
+        ) as r,
+    ):
         lines = r.iter_lines()  # kept referenced: dropping it would close the connection early
         seen = 0
         for line in lines:
@@ -110,14 +128,20 @@ def test_concurrent_streams_per_key_are_limited(make_server, tiny_model):
     s = make_server(ServerConfig(max_streams_per_key=1))
     body = {"model": tiny_model, "messages": HI, "max_tokens": 1500, "stream": True, "temperature": 1.0}
     h = {"Authorization": f"Bearer {s.admin_key}"}
-    with httpx.Client(timeout=30) as client, client.stream("POST", s.v1 + "/chat/completions", json=body,
-                                                           headers=h) as first:
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("POST", s.v1 + "/chat/completions", json=body, headers=h) as first,
+    ):
         lines = first.iter_lines()
         next(lines)
         second = httpx.post(s.v1 + "/chat/completions", json=body, headers=h)
         assert second.status_code == 429 and second.json()["error"]["code"] == "too_many_streams"
-        other = httpx.post(s.v1 + "/chat/completions", json={**body, "max_tokens": 2},
-                           headers={"Authorization": f"Bearer {s.key_b}"}, timeout=60)
+        other = httpx.post(
+            s.v1 + "/chat/completions",
+            json={**body, "max_tokens": 2},
+            headers={"Authorization": f"Bearer {s.key_b}"},
+            timeout=60,
+        )
         assert other.status_code == 200, other.text
 
 
@@ -138,8 +162,11 @@ def test_embeddings(srv):
 
 def test_errors_never_echo_big_input(srv):
     junk = "Z" * 500_000
-    r = httpx.post(srv.v1 + "/chat/completions", json={"model": junk[:400], "messages": junk},
-                   headers={"Authorization": f"Bearer {srv.admin_key}"})
+    r = httpx.post(
+        srv.v1 + "/chat/completions",
+        json={"model": junk[:400], "messages": junk},
+        headers={"Authorization": f"Bearer {srv.admin_key}"},
+    )
     assert r.status_code == 422 and len(r.content) < 2000
     assert json.loads(r.content)["error"]["param"] == "messages"
 
@@ -150,8 +177,14 @@ def test_default_model_through_the_sdk(srv):
     msgs = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
     out = c.chat.completions.create(model="smollm2-135m-instruct", messages=msgs, max_tokens=8)
     assert "paris" in out.choices[0].message.content.lower()
-    chunks = list(c.chat.completions.create(model="smollm2-135m-instruct", messages=msgs, max_tokens=8,
-                                            stream=True, stream_options={"include_usage": True}))
-    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == \
-        out.choices[0].message.content
+    chunks = list(
+        c.chat.completions.create(
+            model="smollm2-135m-instruct",
+            messages=msgs,
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == out.choices[0].message.content
     assert chunks[-1].usage.completion_tokens == out.usage.completion_tokens

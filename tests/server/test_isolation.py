@@ -16,26 +16,38 @@ def test_projects_cannot_reach_each_others_objects(srv, tiny_model):
     a, b = _h(srv.admin_key), _h(srv.key_b)
     url = srv.url
     assert httpx.post(url + "/api/kbs", json={"name": "docs"}, headers=a).status_code == 200
-    up = httpx.post(url + "/api/kbs/docs/documents", headers=a,
-                    files={"file": ("secret.md", b"# Refunds\nThe secret refund code is ZEBRA-42.\n")})
+    up = httpx.post(
+        url + "/api/kbs/docs/documents",
+        headers=a,
+        files={"file": ("secret.md", b"# Refunds\nThe secret refund code is ZEBRA-42.\n")},
+    )
     assert up.status_code == 200, up.text
     doc_id = up.json()["docs"][0]["id"]
     hits = httpx.post(url + "/api/kbs/docs/search", json={"query": "secret refund code"}, headers=a).json()
     assert any("ZEBRA-42" in h["text"] for h in hits["data"])
-    bot = httpx.post(url + "/api/bots", json={"name": "helper", "config": {"model": tiny_model, "max_tokens": 4}},
-                     headers=a)
+    bot = httpx.post(
+        url + "/api/bots", json={"name": "helper", "config": {"model": tiny_model, "max_tokens": 4}}, headers=a
+    )
     assert bot.status_code == 200, bot.text
-    f = httpx.post(url + "/v1/files", headers=a, data={"purpose": "eval"},
-                   files={"file": ("t.jsonl", b'{"input": "a", "output": "b"}\n')}).json()
+    f = httpx.post(
+        url + "/v1/files",
+        headers=a,
+        data={"purpose": "eval"},
+        files={"file": ("t.jsonl", b'{"input": "a", "output": "b"}\n')},
+    ).json()
 
     replay = [
-        ("GET", "/api/kbs/docs", None), ("DELETE", "/api/kbs/docs", None),
-        ("GET", "/api/kbs/docs/documents", None), ("DELETE", f"/api/kbs/docs/documents/{doc_id}", None),
+        ("GET", "/api/kbs/docs", None),
+        ("DELETE", "/api/kbs/docs", None),
+        ("GET", "/api/kbs/docs/documents", None),
+        ("DELETE", f"/api/kbs/docs/documents/{doc_id}", None),
         ("POST", "/api/kbs/docs/search", {"query": "secret"}),
-        ("GET", "/api/bots/helper", None), ("GET", "/api/bots/helper/versions", None),
+        ("GET", "/api/bots/helper", None),
+        ("GET", "/api/bots/helper/versions", None),
         ("POST", "/api/bots/helper/versions", {"max_tokens": 8}),
         ("POST", "/api/bots/helper/chat", {"messages": "hi"}),
-        ("GET", f"/v1/files/{f['id']}", None), ("DELETE", f"/v1/files/{f['id']}", None),
+        ("GET", f"/v1/files/{f['id']}", None),
+        ("DELETE", f"/v1/files/{f['id']}", None),
         ("POST", "/api/evals", {"bot": "helper", "test_file": f["id"]}),
     ]
     for method, path, body in replay:
@@ -52,8 +64,9 @@ def test_projects_cannot_reach_each_others_objects(srv, tiny_model):
     # B's own KB with the same name never returns A's chunks
     assert httpx.post(url + "/api/kbs", json={"name": "docs"}, headers=b).status_code == 200
     httpx.post(url + "/api/kbs/docs/documents", headers=b, files={"file": ("mine.md", b"# Mine\nrefund policy\n")})
-    hits_b = httpx.post(url + "/api/kbs/docs/search", json={"query": "secret refund code ZEBRA-42"},
-                        headers=b).json()["data"]
+    hits_b = httpx.post(url + "/api/kbs/docs/search", json={"query": "secret refund code ZEBRA-42"}, headers=b).json()[
+        "data"
+    ]
     assert hits_b and all("ZEBRA" not in h["text"] for h in hits_b)
     # A still has everything
     assert httpx.get(url + "/api/kbs/docs/documents", headers=a).json()["data"][0]["id"] == doc_id
@@ -63,16 +76,18 @@ def test_projects_cannot_reach_each_others_objects(srv, tiny_model):
 def test_binary_pdf_upload_is_a_clear_4xx(srv, ladder_home, tmp_path):
     h = _h(srv.admin_key)
     httpx.post(srv.url + "/api/kbs", json={"name": "docs"}, headers=h)
-    r = httpx.post(srv.url + "/api/kbs/docs/documents", headers=h,
-                   files={"file": ("../../evil.pdf", bytes(range(256)) * 40)})
+    r = httpx.post(
+        srv.url + "/api/kbs/docs/documents", headers=h, files={"file": ("../../evil.pdf", bytes(range(256)) * 40)}
+    )
     assert 400 <= r.status_code < 500 and r.json()["error"]["message"]
     assert not (tmp_path / "evil.pdf").exists() and not (ladder_home.parent / "evil.pdf").exists()
 
 
 def test_bot_chat_with_citations_field(srv, tiny_model):
     h = _h(srv.admin_key)
-    r = httpx.post(srv.url + "/api/bots", json={"name": "b1", "config": {"model": tiny_model, "max_tokens": 3}},
-                   headers=h)
+    r = httpx.post(
+        srv.url + "/api/bots", json={"name": "b1", "config": {"model": tiny_model, "max_tokens": 3}}, headers=h
+    )
     assert r.status_code == 200, r.text
     out = srv.client().chat.completions.create(model="bot:b1", messages=[{"role": "user", "content": "hi"}])
     assert out.model_extra["citations"] == []
@@ -89,8 +104,9 @@ def test_eval_starts_at_once_and_is_polled(srv, tiny_model):
     h = _h(srv.admin_key)
     cfg = {"model": tiny_model, "max_tokens": 3, "parser": {"kind": "label", "labels": ["yes", "no"]}}
     assert httpx.post(srv.url + "/api/bots", json={"name": "judge", "config": cfg}, headers=h).status_code == 200
-    rows = b"".join(b'{"input": "is %d even?", "output": "%s"}\n' % (i, b"yes" if i % 2 == 0 else b"no")
-                    for i in range(4))
+    rows = b"".join(
+        b'{"input": "is %d even?", "output": "%s"}\n' % (i, b"yes" if i % 2 == 0 else b"no") for i in range(4)
+    )
     f = srv.client().files.create(file=("test.jsonl", rows), purpose="eval")
     started = httpx.post(srv.url + "/api/evals", json={"bot": "judge", "test_file": f.id}, headers=h)
     assert started.status_code == 200, started.text

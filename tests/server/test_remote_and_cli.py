@@ -12,8 +12,20 @@ def test_remote_backend_round_trip(srv, tiny_model, monkeypatch):
     from ladder.models.types import ChatRequest
 
     monkeypatch.setenv("LADDER_TEST_REMOTE_KEY", srv.admin_key)
-    out = CliRunner().invoke(app, ["models", "add-remote", "x", "--base-url", srv.v1, "--model", tiny_model,
-                                   "--api-key-env", "LADDER_TEST_REMOTE_KEY"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "models",
+            "add-remote",
+            "x",
+            "--base-url",
+            srv.v1,
+            "--model",
+            tiny_model,
+            "--api-key-env",
+            "LADDER_TEST_REMOTE_KEY",
+        ],
+    )
     assert out.exit_code == 0, out.output
     req = ChatRequest.of([{"role": "user", "content": "hello"}], max_tokens=5)
     via_remote = service.chat("x", req)

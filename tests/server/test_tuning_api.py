@@ -8,16 +8,25 @@ import time
 import openai
 import pytest
 
-FAST_HP = {"n_epochs": 1, "batch_size": 4, "micro_batch_size": 2, "lora_r": 4, "max_seq_length": 96,
-           "checkpoint_every": 2, "warmup_ratio": 0.1}
+FAST_HP = {
+    "n_epochs": 1,
+    "batch_size": 4,
+    "micro_batch_size": 2,
+    "lora_r": 4,
+    "max_seq_length": 96,
+    "checkpoint_every": 2,
+    "warmup_ratio": 0.1,
+}
 
 
 def chat_jsonl(n: int) -> bytes:
     labels = ["billing", "shipping", "refund"]
     lines = []
     for i in range(n):
-        msgs = [{"role": "user", "content": f"message {i} about {labels[i % 3]}"},
-                {"role": "assistant", "content": labels[i % 3]}]
+        msgs = [
+            {"role": "user", "content": f"message {i} about {labels[i % 3]}"},
+            {"role": "assistant", "content": labels[i % 3]},
+        ]
         lines.append(json.dumps({"messages": msgs}))
     return ("\n".join(lines) + "\n").encode()
 
@@ -26,17 +35,24 @@ def chat_jsonl(n: int) -> bytes:
 def test_fine_tuning_flow_through_the_sdk(srv, tiny_model):
     c, other = srv.client(), srv.client(srv.key_b)
     f = c.files.create(file=("train.jsonl", chat_jsonl(12)), purpose="fine-tune")
-    job = c.fine_tuning.jobs.create(training_file=f.id, model=tiny_model, suffix="api", seed=3,
-                                    method={"type": "supervised",
-                                            "supervised": {"hyperparameters": FAST_HP}})
+    job = c.fine_tuning.jobs.create(
+        training_file=f.id,
+        model=tiny_model,
+        suffix="api",
+        seed=3,
+        method={"type": "supervised", "supervised": {"hyperparameters": FAST_HP}},
+    )
     assert job.object == "fine_tuning.job" and job.status in ("queued", "running")
     assert [j.id for j in c.fine_tuning.jobs.list(limit=5)] == [job.id]
 
     # another project cannot see or touch it, nor use the file
-    for call in (lambda: other.fine_tuning.jobs.retrieve(job.id), lambda: other.fine_tuning.jobs.cancel(job.id),
-                 lambda: other.fine_tuning.jobs.list_events(job.id),
-                 lambda: other.fine_tuning.jobs.checkpoints.list(job.id),
-                 lambda: other.fine_tuning.jobs.create(training_file=f.id, model=tiny_model)):
+    for call in (
+        lambda: other.fine_tuning.jobs.retrieve(job.id),
+        lambda: other.fine_tuning.jobs.cancel(job.id),
+        lambda: other.fine_tuning.jobs.list_events(job.id),
+        lambda: other.fine_tuning.jobs.checkpoints.list(job.id),
+        lambda: other.fine_tuning.jobs.create(training_file=f.id, model=tiny_model),
+    ):
         with pytest.raises(openai.NotFoundError):
             call()
     assert other.fine_tuning.jobs.list().data == []
@@ -59,8 +75,11 @@ def test_fine_tuning_flow_through_the_sdk(srv, tiny_model):
     msgs = [{"role": "user", "content": "message 1 about shipping"}]
     out = c.chat.completions.create(model=job.fine_tuned_model, messages=msgs, max_tokens=4)
     assert out.model == job.fine_tuned_model and out.usage.completion_tokens >= 1
-    streamed = "".join(ch.choices[0].delta.content or "" for ch in c.chat.completions.create(
-        model=job.fine_tuned_model, messages=msgs, max_tokens=4, stream=True) if ch.choices)
+    streamed = "".join(
+        ch.choices[0].delta.content or ""
+        for ch in c.chat.completions.create(model=job.fine_tuned_model, messages=msgs, max_tokens=4, stream=True)
+        if ch.choices
+    )
     assert streamed == out.choices[0].message.content
     with pytest.raises(openai.NotFoundError):
         other.chat.completions.create(model=job.fine_tuned_model, messages=msgs, max_tokens=4)

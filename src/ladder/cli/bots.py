@@ -10,8 +10,9 @@ import typer
 from ladder.cli.console import console
 from ladder.errors import InvalidInput
 
-bots_app = typer.Typer(help="Chatbots: named pipelines (model + prompt + shots + knowledge bases), versioned.",
-                       no_args_is_help=True)
+bots_app = typer.Typer(
+    help="Chatbots: named pipelines (model + prompt + shots + knowledge bases), versioned.", no_args_is_help=True
+)
 
 _SHOTS = typer.Option(None, "--shots", help="JSONL of few-shot examples ({input, output} or chat form).")
 
@@ -22,13 +23,37 @@ def _read_shots(path: Path) -> list[dict]:
     return [{"input": t.input, "output": t.reference} for t in read_test_set(path)]
 
 
-def _changes(model, system, instruction, shots, shots_mode, shots_k, kb, retrieval_k, threshold, max_tokens,
-             temperature, parser, labels, schema, pattern, backend) -> dict:
+def _changes(
+    model,
+    system,
+    instruction,
+    shots,
+    shots_mode,
+    shots_k,
+    kb,
+    retrieval_k,
+    threshold,
+    max_tokens,
+    temperature,
+    parser,
+    labels,
+    schema,
+    pattern,
+    backend,
+) -> dict:
     ch: dict = {}
-    for key, value in (("model", model), ("system_prompt", system), ("output_instruction", instruction),
-                       ("few_shot_mode", shots_mode), ("few_shot_k", shots_k), ("retrieval_k", retrieval_k),
-                       ("retrieval_threshold", threshold), ("max_tokens", max_tokens),
-                       ("temperature", temperature), ("backend", backend)):
+    for key, value in (
+        ("model", model),
+        ("system_prompt", system),
+        ("output_instruction", instruction),
+        ("few_shot_mode", shots_mode),
+        ("few_shot_k", shots_k),
+        ("retrieval_k", retrieval_k),
+        ("retrieval_threshold", threshold),
+        ("max_tokens", max_tokens),
+        ("temperature", temperature),
+        ("backend", backend),
+    ):
         if value is not None:
             ch[key] = value
     if shots is not None:
@@ -57,48 +82,93 @@ def _show(p) -> None:
     console.print_json(json.dumps({"id": p.id, "name": p.name, "version": p.version, "config": d}))
 
 
-
 @bots_app.command("create")
-def create(name: str, model: str = typer.Option(None, help="Model name (default: the default model)."),
-           system: str = typer.Option(None, help="System prompt."),
-           instruction: str = typer.Option(None, help="Output instruction appended to the system prompt."),
-           shots: Path = _SHOTS,
-           shots_mode: str = typer.Option(None, help="fixed | retrieved (k most similar per request)."),
-           shots_k: int = typer.Option(None, help="How many shots (fixed: first k, 0 = all)."),
-           kb: list[str] = typer.Option(None, "--kb", help="Knowledge base name (repeat for several)."),
-           retrieval_k: int = typer.Option(None, help="Passages retrieved per request."),
-           threshold: float = typer.Option(None, help="Minimum retrieval score."),
-           max_tokens: int = typer.Option(None), temperature: float = typer.Option(None),
-           parser: str = typer.Option(None, help="text | label | json | regex"),
-           labels: str = typer.Option(None, help="Comma-separated label set (label parser)."),
-           schema: str = typer.Option(None, help="JSON Schema file (json parser)."),
-           pattern: str = typer.Option(None, help="Regex (regex parser)."),
-           backend: str = typer.Option(None, help="torch | llamacpp | remote (default: the model's own)."),
-           ) -> None:
+def create(
+    name: str,
+    model: str = typer.Option(None, help="Model name (default: the default model)."),
+    system: str = typer.Option(None, help="System prompt."),
+    instruction: str = typer.Option(None, help="Output instruction appended to the system prompt."),
+    shots: Path = _SHOTS,
+    shots_mode: str = typer.Option(None, help="fixed | retrieved (k most similar per request)."),
+    shots_k: int = typer.Option(None, help="How many shots (fixed: first k, 0 = all)."),
+    kb: list[str] = typer.Option(None, "--kb", help="Knowledge base name (repeat for several)."),
+    retrieval_k: int = typer.Option(None, help="Passages retrieved per request."),
+    threshold: float = typer.Option(None, help="Minimum retrieval score."),
+    max_tokens: int = typer.Option(None),
+    temperature: float = typer.Option(None),
+    parser: str = typer.Option(None, help="text | label | json | regex"),
+    labels: str = typer.Option(None, help="Comma-separated label set (label parser)."),
+    schema: str = typer.Option(None, help="JSON Schema file (json parser)."),
+    pattern: str = typer.Option(None, help="Regex (regex parser)."),
+    backend: str = typer.Option(None, help="torch | llamacpp | remote (default: the model's own)."),
+) -> None:
     """Create a bot (version 1)."""
     from ladder.pipelines import service
     from ladder.settings import get_settings
 
-    ch = _changes(model, system, instruction, shots, shots_mode, shots_k, kb, retrieval_k, threshold, max_tokens,
-                  temperature, parser, labels, schema, pattern, backend)
+    ch = _changes(
+        model,
+        system,
+        instruction,
+        shots,
+        shots_mode,
+        shots_k,
+        kb,
+        retrieval_k,
+        threshold,
+        max_tokens,
+        temperature,
+        parser,
+        labels,
+        schema,
+        pattern,
+        backend,
+    )
     ch.setdefault("model", get_settings().default_model)
     _show(service.create_bot(name, ch))
 
 
 @bots_app.command("edit")
-def edit(name: str, model: str = typer.Option(None), system: str = typer.Option(None),
-         instruction: str = typer.Option(None), shots: Path = _SHOTS, shots_mode: str = typer.Option(None),
-         shots_k: int = typer.Option(None),
-         kb: list[str] = typer.Option(None, "--kb", help="Replaces the list; --kb - clears it."),
-         retrieval_k: int = typer.Option(None), threshold: float = typer.Option(None),
-         max_tokens: int = typer.Option(None), temperature: float = typer.Option(None),
-         parser: str = typer.Option(None), labels: str = typer.Option(None), schema: str = typer.Option(None),
-         pattern: str = typer.Option(None), backend: str = typer.Option(None)) -> None:
+def edit(
+    name: str,
+    model: str = typer.Option(None),
+    system: str = typer.Option(None),
+    instruction: str = typer.Option(None),
+    shots: Path = _SHOTS,
+    shots_mode: str = typer.Option(None),
+    shots_k: int = typer.Option(None),
+    kb: list[str] = typer.Option(None, "--kb", help="Replaces the list; --kb - clears it."),
+    retrieval_k: int = typer.Option(None),
+    threshold: float = typer.Option(None),
+    max_tokens: int = typer.Option(None),
+    temperature: float = typer.Option(None),
+    parser: str = typer.Option(None),
+    labels: str = typer.Option(None),
+    schema: str = typer.Option(None),
+    pattern: str = typer.Option(None),
+    backend: str = typer.Option(None),
+) -> None:
     """Change a bot; the result is stored as a new version (old versions stay)."""
     from ladder.pipelines import service
 
-    ch = _changes(model, system, instruction, shots, shots_mode, shots_k, kb, retrieval_k, threshold, max_tokens,
-                  temperature, parser, labels, schema, pattern, backend)
+    ch = _changes(
+        model,
+        system,
+        instruction,
+        shots,
+        shots_mode,
+        shots_k,
+        kb,
+        retrieval_k,
+        threshold,
+        max_tokens,
+        temperature,
+        parser,
+        labels,
+        schema,
+        pattern,
+        backend,
+    )
     if not ch:
         raise InvalidInput("nothing to change: pass at least one option (see `ladder bots edit --help`)")
     _show(service.edit_bot(name, ch))
@@ -123,14 +193,18 @@ def list_() -> None:
     for p in service.list_bots():
         c = p.config
         shots = f"{len(c.few_shot)} {c.few_shot_mode}" + (f" k={c.few_shot_k}" if c.few_shot_k else "")
-        t.add_row(p.name, str(p.version), c.model, c.parser.kind, shots if c.few_shot else "-",
-                  ", ".join(c.kbs) or "-", p.id)
+        t.add_row(
+            p.name, str(p.version), c.model, c.parser.kind, shots if c.few_shot else "-", ", ".join(c.kbs) or "-", p.id
+        )
     console.print(t)
 
 
 @bots_app.command("chat")
-def chat(name: str, message: str = typer.Argument(None, help="One message; omit for an interactive chat."),
-         version: int = typer.Option(None)) -> None:
+def chat(
+    name: str,
+    message: str = typer.Argument(None, help="One message; omit for an interactive chat."),
+    version: int = typer.Option(None),
+) -> None:
     """Chat with a bot (streamed, with cited sources)."""
     from ladder.pipelines import service
     from ladder.pipelines.pipeline import PipelineResult

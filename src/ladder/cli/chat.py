@@ -41,8 +41,9 @@ def chat_cmd(
     from ladder.settings import get_settings
 
     model = model or get_settings().default_model
-    params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                              stop=list(stop or []))
+    params = GenerationParams(
+        max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=list(stop or [])
+    )
     history = [Message("system", system)] if system else []
     if message is not None:
         _answer(model, history + [Message("user", message)], params, backend)

@@ -49,27 +49,32 @@ def print_result(result) -> None:
     f = result.forgetting
     if f:
         word = "[bold red]CATASTROPHIC FORGETTING[/]" if f["catastrophic"] else "no significant forgetting"
-        console.print(f"Regression check ({f['n']} general questions, {f['metric']}): base {f['base']:.3f} -> "
-                      f"tuned {f['tuned']:.3f}: {word}")
+        console.print(
+            f"Regression check ({f['n']} general questions, {f['metric']}): base {f['base']:.3f} -> "
+            f"tuned {f['tuned']:.3f}: {word}"
+        )
     console.print(f"report: {Path(result.report_dir) / 'report.html'}")
 
 
-def climb_cmd(train: Path = typer.Option(..., help="Training set (chat JSONL, or input/expected columns)."),
-              test: Path = typer.Option(..., help="Held-out test set, same formats."),
-              task: str = typer.Option(None, help="classification | extraction | style | knowledge | open "
-                                                  "(default: inferred from the answers)."),
-              kb: list[str] = typer.Option(None, "--kb", help="Knowledge base for the RAG rungs (repeat)."),
-              target: str = typer.Option(None, help="Stop at the first rung meeting METRIC=VALUE, e.g. "
-                                                    "accuracy=0.8."),
-              model: str = typer.Option(None, help="Base model (default: the default model)."),
-              all_rungs: bool = typer.Option(False, "--all", help="Climb every rung even after the target."),
-              force_tune: bool = typer.Option(False, help="Fine-tune even below the task's data minimum."),
-              shots: int = typer.Option(4, help="k for the few-shot rungs."),
-              epochs: int = typer.Option(None, help="Fine-tune epochs (default: the service's auto)."),
-              test_limit: int = typer.Option(None, help="Use N test items spread evenly over the file."),
-              input_col: str = typer.Option(None), output_col: str = typer.Option(None),
-              batch_size: int = typer.Option(16, help="Eval items per forward pass."),
-              no_regression: bool = typer.Option(False, help="Skip the forgetting check of a tuned model.")) -> None:
+def climb_cmd(
+    train: Path = typer.Option(..., help="Training set (chat JSONL, or input/expected columns)."),
+    test: Path = typer.Option(..., help="Held-out test set, same formats."),
+    task: str = typer.Option(
+        None, help="classification | extraction | style | knowledge | open (default: inferred from the answers)."
+    ),
+    kb: list[str] = typer.Option(None, "--kb", help="Knowledge base for the RAG rungs (repeat)."),
+    target: str = typer.Option(None, help="Stop at the first rung meeting METRIC=VALUE, e.g. accuracy=0.8."),
+    model: str = typer.Option(None, help="Base model (default: the default model)."),
+    all_rungs: bool = typer.Option(False, "--all", help="Climb every rung even after the target."),
+    force_tune: bool = typer.Option(False, help="Fine-tune even below the task's data minimum."),
+    shots: int = typer.Option(4, help="k for the few-shot rungs."),
+    epochs: int = typer.Option(None, help="Fine-tune epochs (default: the service's auto)."),
+    test_limit: int = typer.Option(None, help="Use N test items spread evenly over the file."),
+    input_col: str = typer.Option(None),
+    output_col: str = typer.Option(None),
+    batch_size: int = typer.Option(16, help="Eval items per forward pass."),
+    no_regression: bool = typer.Option(False, help="Skip the forgetting check of a tuned model."),
+) -> None:
     """Climb the ladder: prompt -> few-shot -> RAG -> fine-tune, all on one test set; recommend a rung."""
     from ladder.climb.advisor import Answers, advise
     from ladder.climb.runner import ClimbOptions, climb, parse_target
@@ -82,9 +87,18 @@ def climb_cmd(train: Path = typer.Option(..., help="Training set (chat JSONL, or
     kind = check_task(task) if task else infer_task(train_items)
     print_advice(advise(Answers(task=kind, knowledge_external=bool(kb), examples=len(train_items))))
     hp = {"n_epochs": epochs} if epochs else None
-    opts = ClimbOptions(task=kind, kbs=list(kb or []), target=parse_target(target), model=model, all=all_rungs,
-                        force_tune=force_tune, shots=shots, hyperparameters=hp, batch_size=batch_size,
-                        regression=not no_regression)
+    opts = ClimbOptions(
+        task=kind,
+        kbs=list(kb or []),
+        target=parse_target(target),
+        model=model,
+        all=all_rungs,
+        force_tune=force_tune,
+        shots=shots,
+        hyperparameters=hp,
+        batch_size=batch_size,
+        regression=not no_regression,
+    )
     console.rule("climb")
     print_result(climb(train_items, test_items, opts, ui=ConsoleUI()))
 
@@ -93,34 +107,37 @@ def _ask(flag, question: str) -> bool:
     return flag if flag is not None else typer.confirm(question, default=False)
 
 
-def advise_cmd(task: str = typer.Option(None, help="classification | extraction | style | knowledge | open"),
-               examples: int = typer.Option(None, help="How many labelled examples exist."),
-               external_knowledge: bool = typer.Option(None, "--external-knowledge/--no-external-knowledge",
-                                                       help="Answers depend on your own documents."),
-               changing: bool = typer.Option(None, "--changing/--not-changing", help="That knowledge changes."),
-               style: bool = typer.Option(None, "--style/--no-style", help="A strict format or house style."),
-               low_latency: bool = typer.Option(None, "--low-latency/--any-latency"),
-               low_cost: bool = typer.Option(None, "--low-cost/--any-cost"),
-               narrow: bool = typer.Option(None, "--narrow/--general", help="One narrow task vs general chat."),
-               explain: bool = typer.Option(None, "--explain/--no-explain", help="Answers must cite sources.")
-               ) -> None:
+def advise_cmd(
+    task: str = typer.Option(None, help="classification | extraction | style | knowledge | open"),
+    examples: int = typer.Option(None, help="How many labelled examples exist."),
+    external_knowledge: bool = typer.Option(
+        None, "--external-knowledge/--no-external-knowledge", help="Answers depend on your own documents."
+    ),
+    changing: bool = typer.Option(None, "--changing/--not-changing", help="That knowledge changes."),
+    style: bool = typer.Option(None, "--style/--no-style", help="A strict format or house style."),
+    low_latency: bool = typer.Option(None, "--low-latency/--any-latency"),
+    low_cost: bool = typer.Option(None, "--low-cost/--any-cost"),
+    narrow: bool = typer.Option(None, "--narrow/--general", help="One narrow task vs general chat."),
+    explain: bool = typer.Option(None, "--explain/--no-explain", help="Answers must cite sources."),
+) -> None:
     """Where to start on the ladder (asks what is not given as a flag)."""
     from ladder.climb.advisor import Answers, advise
     from ladder.climb.tasks import check_task
 
-    task = check_task(task or typer.prompt("task type (classification/extraction/style/knowledge/open)",
-                                           default="classification"))
+    task = check_task(
+        task or typer.prompt("task type (classification/extraction/style/knowledge/open)", default="classification")
+    )
     a = Answers(
         task=task,
-        examples=examples if examples is not None else typer.prompt("how many labelled examples exist", type=int,
-                                                                    default=0),
+        examples=examples
+        if examples is not None
+        else typer.prompt("how many labelled examples exist", type=int, default=0),
         knowledge_external=_ask(external_knowledge, "do answers depend on your own documents or facts?"),
         knowledge_changes=_ask(changing, "does that knowledge change over time?"),
         style_matters=_ask(style, "does a strict output format or house style matter?"),
         low_latency=_ask(low_latency, "is low latency needed?"),
         low_cost=_ask(low_cost, "is lower cost per request needed?"),
-        narrow=narrow if narrow is not None else typer.confirm("is the task narrow (not general chat)?",
-                                                               default=True),
+        narrow=narrow if narrow is not None else typer.confirm("is the task narrow (not general chat)?", default=True),
         explainability=_ask(explain, "must answers be explainable (cite sources)?"),
     )
     print_advice(advise(a))

@@ -25,11 +25,13 @@ def _pick_threads() -> None:
         reset_settings()
 
 
-def demo(test_size: int = typer.Option(30, help="Test messages used (spread over the categories)."),
-         epochs: int = typer.Option(1, help="LoRA epochs for the fine-tune rung."),
-         shots: int = typer.Option(4, help="k for the few-shot rungs."),
-         target: str = typer.Option("accuracy=0.7", help="The target the recommendation aims at."),
-         no_tune: bool = typer.Option(False, "--no-tune", help="Skip the fine-tune rungs.")) -> None:
+def demo(
+    test_size: int = typer.Option(30, help="Test messages used (spread over the categories)."),
+    epochs: int = typer.Option(1, help="LoRA epochs for the fine-tune rung."),
+    shots: int = typer.Option(4, help="k for the few-shot rungs."),
+    target: str = typer.Option("accuracy=0.7", help="The target the recommendation aims at."),
+    no_tune: bool = typer.Option(False, "--no-tune", help="Skip the fine-tune rungs."),
+) -> None:
     """Run the whole ladder on the shipped help-desk sample and recommend a rung."""
     from ladder import samples
     from ladder.cli.climb import ConsoleUI, print_advice, print_result
@@ -45,9 +47,11 @@ def demo(test_size: int = typer.Option(30, help="Test messages used (spread over
     train = read_test_set(samples.helpdesk_train())
     test = spread(read_test_set(samples.helpdesk_test()), test_size)
     labels = samples.helpdesk_labels()
-    console.print(f"{len(train)} labelled training messages, {len(test)} test messages, {len(labels)} categories; "
-                  f"model {get_settings().default_model}; knowledge base: {len(samples.helpdesk_docs())} "
-                  "help-centre pages")
+    console.print(
+        f"{len(train)} labelled training messages, {len(test)} test messages, {len(labels)} categories; "
+        f"model {get_settings().default_model}; knowledge base: {len(samples.helpdesk_docs())} "
+        "help-centre pages"
+    )
     if KB_NAME not in {k.name for k in kb.list_kbs()}:
         console.print(f"indexing the help centre into knowledge base {KB_NAME!r} ...")
         kb.create_kb(KB_NAME)
@@ -55,9 +59,18 @@ def demo(test_size: int = typer.Option(30, help="Test messages used (spread over
     # Labelling support messages needs the taxonomy, not the help-centre facts: the RAG rung is there to
     # show what retrieval does (and does not) buy on such a task.
     print_advice(advise(Answers(task="classification", examples=len(train), narrow=True, low_cost=True)))
-    opts = ClimbOptions(task="classification", kbs=[KB_NAME], target=parse_target(target), all=True,
-                        shots=shots, hyperparameters={"n_epochs": epochs}, tune=not no_tune, retrieval_k=2,
-                        latency_sample=4, regression_items=20)
+    opts = ClimbOptions(
+        task="classification",
+        kbs=[KB_NAME],
+        target=parse_target(target),
+        all=True,
+        shots=shots,
+        hyperparameters={"n_epochs": epochs},
+        tune=not no_tune,
+        retrieval_k=2,
+        latency_sample=4,
+        regression_items=20,
+    )
     console.rule("climb")
     result = climb(train, test, opts, ui=ConsoleUI())
     print_result(result)

@@ -16,21 +16,24 @@ def _pipeline(ref: str):
     from ladder.pipelines.pipeline import Pipeline
 
     if ref.startswith("model:"):
-        return Pipeline(PipelineConfig(model=ref[len("model:"):]))
+        return Pipeline(PipelineConfig(model=ref[len("model:") :]))
     return service.get_bot(ref)
 
 
-def eval_cmd(pipeline: str = typer.Argument(..., help="Bot name (name@VERSION for a past one) or model:NAME."),
-             test: Path = typer.Argument(..., help="Test set: chat JSONL (last assistant = reference), or "
-                                                     "input/expected columns (JSONL or CSV)."),
-             metric: list[str] = typer.Option(None, "--metric", help="Metric (repeat); the first is the headline."),
-             input_col: str = typer.Option(None, help="CSV/JSONL input column."),
-             output_col: str = typer.Option(None, help="CSV/JSONL expected column."),
-             limit: int = typer.Option(None, help="Only the first N items."),
-             batch_size: int = typer.Option(16, help="Items per forward pass on a local model."),
-             judge: str = typer.Option(None, help="Registered model to use as LLM judge."),
-             no_cache: bool = typer.Option(False, "--no-cache", help="Generate again even if cached."),
-             latency_sample: int = typer.Option(8, help="Requests timed one at a time for p50/p95.")) -> None:
+def eval_cmd(
+    pipeline: str = typer.Argument(..., help="Bot name (name@VERSION for a past one) or model:NAME."),
+    test: Path = typer.Argument(
+        ..., help="Test set: chat JSONL (last assistant = reference), or input/expected columns (JSONL or CSV)."
+    ),
+    metric: list[str] = typer.Option(None, "--metric", help="Metric (repeat); the first is the headline."),
+    input_col: str = typer.Option(None, help="CSV/JSONL input column."),
+    output_col: str = typer.Option(None, help="CSV/JSONL expected column."),
+    limit: int = typer.Option(None, help="Only the first N items."),
+    batch_size: int = typer.Option(16, help="Items per forward pass on a local model."),
+    judge: str = typer.Option(None, help="Registered model to use as LLM judge."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Generate again even if cached."),
+    latency_sample: int = typer.Option(8, help="Requests timed one at a time for p50/p95."),
+) -> None:
     """Evaluate a pipeline on a test set."""
     from rich.table import Table
 
@@ -42,9 +45,17 @@ def eval_cmd(pipeline: str = typer.Argument(..., help="Bot name (name@VERSION fo
     pipe = _pipeline(pipeline)
     items = read_test_set(test, input_col=input_col, output_col=output_col, limit=limit)
     with progress_bar(f"eval {pipe.label}", len(items)) as advance:
-        run = run_eval(pipe, items, metrics=metric or None, batch_size=batch_size, use_cache=not no_cache,
-                       latency_sample=latency_sample, judge_model=judge, test_set=str(test),
-                       on_progress=lambda n: advance(n))
+        run = run_eval(
+            pipe,
+            items,
+            metrics=metric or None,
+            batch_size=batch_size,
+            use_cache=not no_cache,
+            latency_sample=latency_sample,
+            judge_model=judge,
+            test_set=str(test),
+            on_progress=lambda n: advance(n),
+        )
     t = Table("metric", "value", title=f"{run.id}: {run.pipeline} on {run.n} items")
     lo, hi = run.ci
     for name, value in run.metrics.items():
@@ -67,8 +78,14 @@ def list_cmd(limit: int = typer.Option(20)) -> None:
 
     t = Table("id", "pipeline", "items", "headline", "value (95% CI)", "report")
     for r in list_runs(limit=limit):
-        t.add_row(r["id"], r["pipeline"], str(r["n"]), r["headline"],
-                  f"{r['value']:.3f} ({r['ci'][0]:.3f}-{r['ci'][1]:.3f})", r["report_dir"] or "-")
+        t.add_row(
+            r["id"],
+            r["pipeline"],
+            str(r["n"]),
+            r["headline"],
+            f"{r['value']:.3f} ({r['ci'][0]:.3f}-{r['ci'][1]:.3f})",
+            r["report_dir"] or "-",
+        )
     console.print(t)
 
 

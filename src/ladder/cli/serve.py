@@ -7,9 +7,7 @@ from rich.table import Table
 
 from ladder.cli.console import console
 
-keys_app = typer.Typer(
-    help="API keys for the HTTP server: shown once, stored hashed, revocable.", no_args_is_help=True
-)
+keys_app = typer.Typer(help="API keys for the HTTP server: shown once, stored hashed, revocable.", no_args_is_help=True)
 
 
 @keys_app.command("create")

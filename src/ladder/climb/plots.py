@@ -21,12 +21,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def quality(names: list[str], values: list[float], cis: list[tuple[float, float]], metric: str,
-            target: float | None = None) -> bytes:
+def quality(
+    names: list[str], values: list[float], cis: list[tuple[float, float]], metric: str, target: float | None = None
+) -> bytes:
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names)), 3.6))
     x = np.arange(len(names))
-    err = np.array([[v - lo for v, (lo, _) in zip(values, cis, strict=True)],
-                    [hi - v for v, (_, hi) in zip(values, cis, strict=True)]])
+    err = np.array(
+        [
+            [v - lo for v, (lo, _) in zip(values, cis, strict=True)],
+            [hi - v for v, (_, hi) in zip(values, cis, strict=True)],
+        ]
+    )
     ax.bar(x, values, yerr=np.clip(err, 0, None), capsize=5, color="#4C72B0")
     if target is not None:
         ax.axhline(target, color="#C44E52", linestyle="--", label=f"target {target:.3g}")
@@ -90,7 +95,14 @@ def confusion(preds: list, refs: list[str], labels: list[str], title: str) -> by
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 if m[i, j]:
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if m[i, j] > m.max() / 2 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(m[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if m[i, j] > m.max() / 2 else "black",
+                    )
     ax.set_title(title)
     return _png(fig)

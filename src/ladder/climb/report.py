@@ -52,17 +52,25 @@ def _figures(result) -> dict[str, bytes]:
         return figs
     names = [r.name for r in ran]
     m = result.headline
-    figs["quality.png"] = plots.quality(names, [r.run.metrics.get(m, r.run.value) for r in ran],
-                                        [r.run.ci for r in ran], m, result.target[1] if result.target else None)
+    figs["quality.png"] = plots.quality(
+        names,
+        [r.run.metrics.get(m, r.run.value) for r in ran],
+        [r.run.ci for r in ran],
+        m,
+        result.target[1] if result.target else None,
+    )
     figs["latency.png"] = plots.latency(names, [r.run.p50_ms for r in ran], [r.run.p95_ms for r in ran])
     figs["cost.png"] = plots.cost(names, [r.run.cost_per_1k for r in ran])
     if result.loss:
         figs["loss.png"] = plots.loss_curve(result.loss)
     if result.labels:
         pick = next((r for r in ran if r.name == result.recommendation.get("rung")), ran[-1])
-        figs["confusion.png"] = plots.confusion([row["parsed"] for row in pick.run.rows],
-                                                [row["reference"] for row in pick.run.rows], result.labels,
-                                                f"confusion: {pick.name}")
+        figs["confusion.png"] = plots.confusion(
+            [row["parsed"] for row in pick.run.rows],
+            [row["reference"] for row in pick.run.rows],
+            result.labels,
+            f"confusion: {pick.name}",
+        )
     return figs
 
 
@@ -74,8 +82,11 @@ def _summary_lines(result) -> list[str]:
     f = result.forgetting
     if f:
         verdict = "CATASTROPHIC FORGETTING" if f["catastrophic"] else "no significant forgetting"
-        lines += ["", f"Regression check ({f['n']} general questions, {f['metric']}): base {f['base']:.3f}, "
-                      f"tuned {f['tuned']:.3f}, drop {f['drop']:+.3f} (threshold {f['threshold']:.2f}): {verdict}"]
+        lines += [
+            "",
+            f"Regression check ({f['n']} general questions, {f['metric']}): base {f['base']:.3f}, "
+            f"tuned {f['tuned']:.3f}, drop {f['drop']:+.3f} (threshold {f['threshold']:.2f}): {verdict}",
+        ]
     return lines
 
 
@@ -90,27 +101,45 @@ def write_report(result, *, title: str | None = None) -> Path:
     for name, data in figs.items():
         (tmp / name).write_bytes(data)
     target = f"{result.target[0]} >= {result.target[1]:.3g}" if result.target else "none"
-    intro = [f"# {title}", "", f"Task: {result.task}; {result.n_train} training and {result.n_test} test items; "
-             f"headline metric: {result.headline}; target: {target}.", ""]
+    intro = [
+        f"# {title}",
+        "",
+        f"Task: {result.task}; {result.n_train} training and {result.n_test} test items; "
+        f"headline metric: {result.headline}; target: {target}.",
+        "",
+    ]
     latency_note = next((r.run.latency_basis for r in result.rungs if r.run), "")
-    md = intro + [tbl.markdown(header, body), "", f"Latency: {latency_note}. Cost: price table per 1,000 requests.",
-                  ""] + _summary_lines(result) + [""]
+    md = (
+        intro
+        + [tbl.markdown(header, body), "", f"Latency: {latency_note}. Cost: price table per 1,000 requests.", ""]
+        + _summary_lines(result)
+        + [""]
+    )
     md += [f"![{n}]({n})" for n in figs] + [""]
     if wb:
         md += ["## Worst failures, side by side", "", tbl.markdown(wh, wb), ""]
     (tmp / "report.md").write_text("\n".join(md), encoding="utf-8")
-    (tmp / "report.html").write_text(_html(title, intro[2], header, body, _summary_lines(result), figs, wh, wb,
-                                           latency_note), encoding="utf-8")
+    (tmp / "report.html").write_text(
+        _html(title, intro[2], header, body, _summary_lines(result), figs, wh, wb, latency_note), encoding="utf-8"
+    )
     (tmp / "summary.json").write_text(json.dumps(_summary(result), indent=2, default=str), encoding="utf-8")
     commit_dir(tmp, final)
     return final
 
 
 def _summary(result) -> dict:
-    return {"id": result.id, "task": result.task, "headline": result.headline, "target": result.target,
-            "recommendation": result.recommendation, "forgetting": result.forgetting,
-            "rungs": [{"name": r.name, "skipped": r.skipped, "setup": r.setup,
-                       "run": r.run.summary() if r.run else None} for r in result.rungs]}
+    return {
+        "id": result.id,
+        "task": result.task,
+        "headline": result.headline,
+        "target": result.target,
+        "recommendation": result.recommendation,
+        "forgetting": result.forgetting,
+        "rungs": [
+            {"name": r.name, "skipped": r.skipped, "setup": r.setup, "run": r.run.summary() if r.run else None}
+            for r in result.rungs
+        ],
+    }
 
 
 def _table_html(header: list[str], body: list[list[str]]) -> str:
@@ -141,17 +170,23 @@ def _html(title, intro, header, body, summary, figs, wh, wb, latency_note) -> st
                 items.append(f"<p>{_md_inline(line)}</p>")
     if in_list:
         items.append("</ul>")
-    imgs = "".join(f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(d).decode()}"></figure>'
-                   for n, d in figs.items())
+    imgs = "".join(
+        f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(d).decode()}"></figure>'
+        for n, d in figs.items()
+    )
     worst = f"<h2>Worst failures, side by side</h2>{_table_html(wh, wb)}" if wb else ""
-    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;"
-             "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
-             "figure{display:inline-block;margin:.5em}img{max-width:560px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
-            f"{_table_html(header, body)}<p>Latency: {html.escape(latency_note)}.</p>{''.join(items)}"
-            f"<h2>Plots</h2>{imgs}{worst}</body></html>")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;"
+        "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+        "figure{display:inline-block;margin:.5em}img{max-width:560px}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
+        f"{_table_html(header, body)}<p>Latency: {html.escape(latency_note)}.</p>{''.join(items)}"
+        f"<h2>Plots</h2>{imgs}{worst}</body></html>"
+    )
 
 
 def write_eval_report(run, *, task: str = "eval") -> Path:
@@ -160,6 +195,15 @@ def write_eval_report(run, *, task: str = "eval") -> Path:
     from ladder.climb.runner import ClimbResult, RungResult
 
     rung = RungResult(run.pipeline, "eval", run=run)
-    res = ClimbResult(run.id, task, None, run.headline, [rung], Advice("prompt"), labels=list(run.labels),
-                      recommendation={"rung": None, "reasons": [], "steps": []}, n_test=run.n)
+    res = ClimbResult(
+        run.id,
+        task,
+        None,
+        run.headline,
+        [rung],
+        Advice("prompt"),
+        labels=list(run.labels),
+        recommendation={"rung": None, "reasons": [], "steps": []},
+        n_test=run.n,
+    )
     return write_report(res, title=f"ladder eval {run.id}: {run.pipeline}")

@@ -100,8 +100,14 @@ class UI:
         yield lambda n=1, total=None, **f: None
 
 
-def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None = None, *, ui: UI | None = None,
-          project_id: str = DEFAULT_PROJECT) -> ClimbResult:
+def climb(
+    train: list[TestItem],
+    test: list[TestItem],
+    opts: ClimbOptions | None = None,
+    *,
+    ui: UI | None = None,
+    project_id: str = DEFAULT_PROJECT,
+) -> ClimbResult:
     opts, ui = opts or ClimbOptions(), ui or UI()
     if not train or not test:
         raise InvalidInput("the ladder needs a training set and a test set with at least one item each")
@@ -112,29 +118,45 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
     metric = opts.target[0] if opts.target else headline
     labelled = task == "classification"
     labels = T.label_set(train, test) if labelled else []
-    advice = advise(Answers(task=task if task in TASK_MINIMUMS else "open", knowledge_external=bool(opts.kbs),
-                            examples=len(train)))
+    advice = advise(
+        Answers(task=task if task in TASK_MINIMUMS else "open", knowledge_external=bool(opts.kbs), examples=len(train))
+    )
     cid = new_id("climb")
     workdir = get_settings().home / "climbs" / cid
     system, instruction, parser = T.instruction_for(task, train, labels)
-    base = PipelineConfig(model=model, system_prompt=system, output_instruction=instruction, parser=parser,
-                          input_template=T.input_template_for(task),
-                          max_tokens=T.max_tokens_for(task, train), retrieval_k=opts.retrieval_k)
+    base = PipelineConfig(
+        model=model,
+        system_prompt=system,
+        output_instruction=instruction,
+        parser=parser,
+        input_template=T.input_template_for(task),
+        max_tokens=T.max_tokens_for(task, train),
+        retrieval_k=opts.retrieval_k,
+    )
     metrics = [metric] + [m for m in _metrics_for(task, bool(opts.kbs), test) if m != metric]
     result = ClimbResult(cid, task, opts.target, metric, [], advice, labels, n_train=len(train), n_test=len(test))
 
     def evaluate(name: str, kind: str, cfg: PipelineConfig, setup: dict | None = None) -> RungResult:
         ui.say(f"rung {len(result.rungs) + 1}: {name}")
         with ui.bar(f"eval {name}", len(test)) as advance:
-            run = run_eval(Pipeline(cfg, project_id=project_id), test, metrics=_usable(metrics, cfg),
-                           batch_size=opts.batch_size, latency_sample=opts.latency_sample, name=f"{cid}:{name}",
-                           on_progress=lambda n: advance(n), project_id=project_id)
+            run = run_eval(
+                Pipeline(cfg, project_id=project_id),
+                test,
+                metrics=_usable(metrics, cfg),
+                batch_size=opts.batch_size,
+                latency_sample=opts.latency_sample,
+                name=f"{cid}:{name}",
+                on_progress=lambda n: advance(n),
+                project_id=project_id,
+            )
         met = bool(opts.target) and run.metrics.get(metric, run.value) >= opts.target[1] - 1e-12
         r = RungResult(name, kind, cfg, run, setup or {}, met_target=met)
         result.rungs.append(r)
         lo, hi = run.ci
-        ui.say(f"  {metric} {run.metrics.get(metric, run.value):.3f} (95% CI {lo:.3f}-{hi:.3f}), "
-               f"format {run.format_compliance:.0%}, {run.cached} cached")
+        ui.say(
+            f"  {metric} {run.metrics.get(metric, run.value):.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+            f"format {run.format_compliance:.0%}, {run.cached} cached"
+        )
         return r
 
     def stop() -> bool:
@@ -148,11 +170,17 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
     pool = [T.shot(t) for t in train]
     k = max(1, opts.shots)
     if not stop():
-        evaluate(f"few-shot fixed k={k}", "few-shot",
-                 base.replace(few_shot=[T.shot(t) for t in T.stratified(train, k, labelled)], few_shot_k=0))
+        evaluate(
+            f"few-shot fixed k={k}",
+            "few-shot",
+            base.replace(few_shot=[T.shot(t) for t in T.stratified(train, k, labelled)], few_shot_k=0),
+        )
     if opts.retrieved and not stop():
-        evaluate(f"few-shot retrieved k={k}", "few-shot",
-                 base.replace(few_shot=pool, few_shot_mode="retrieved", few_shot_k=k))
+        evaluate(
+            f"few-shot retrieved k={k}",
+            "few-shot",
+            base.replace(few_shot=pool, few_shot_mode="retrieved", few_shot_k=k),
+        )
     if opts.kbs and not stop():
         evaluate("rag", "rag", best_prompt_rung().config.replace(kbs=list(opts.kbs)))
     if not stop():
@@ -160,14 +188,26 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
         if not opts.tune:
             result.rungs.append(RungResult("fine-tune", "fine-tune", skipped="not run (switched off)"))
         elif len(train) < minimum and not opts.force_tune:
-            result.rungs.append(RungResult("fine-tune", "fine-tune", skipped=(
-                f"not run: {len(train)} training examples is below the {task} minimum of {minimum} "
-                "(--force-tune to run it anyway)")))
+            result.rungs.append(
+                RungResult(
+                    "fine-tune",
+                    "fine-tune",
+                    skipped=(
+                        f"not run: {len(train)} training examples is below the {task} minimum of {minimum} "
+                        "(--force-tune to run it anyway)"
+                    ),
+                )
+            )
         else:
             tuned = _tune(train, base, opts, workdir, ui, project_id)
             result.loss = tuned.loss
-            setup = {"seconds": tuned.seconds, "trained_tokens": tuned.trained_tokens, "cost_usd": tuned.cost_usd,
-                     "job_id": tuned.job_id, "model": tuned.model}
+            setup = {
+                "seconds": tuned.seconds,
+                "trained_tokens": tuned.trained_tokens,
+                "cost_usd": tuned.cost_usd,
+                "job_id": tuned.job_id,
+                "model": tuned.model,
+            }
             if tuned.model is None:
                 result.rungs.append(RungResult("fine-tune", "fine-tune", setup=setup, skipped=tuned.error))
             else:
@@ -190,9 +230,10 @@ def climb(train: list[TestItem], test: list[TestItem], opts: ClimbOptions | None
 
 
 def _metrics_for(task: str, rag: bool, test: list[TestItem]) -> list[str]:
-    base = {"classification": ["accuracy", "macro_f1", "format"],
-            "extraction": ["field_f1", "field_precision", "field_recall", "format"]}.get(
-                task, ["rouge_l", "exact_match"])
+    base = {
+        "classification": ["accuracy", "macro_f1", "format"],
+        "extraction": ["field_f1", "field_precision", "field_recall", "format"],
+    }.get(task, ["rouge_l", "exact_match"])
     if rag:
         base += ["citation_validity"] + (["recall_at_k"] if any(t.sources for t in test) else [])
     return base
@@ -213,9 +254,16 @@ def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, proj
     with stack:
         # Trained with the short prompt it will be served with: the cost win of a tuned model.
         system = base.system_prompt
-        return fine_tune(train, system, model=base.model, frame=base.frame, workdir=workdir,
-                         hyperparameters=opts.hyperparameters,
-                         progress=progress, project_id=project_id)
+        return fine_tune(
+            train,
+            system,
+            model=base.model,
+            frame=base.frame,
+            workdir=workdir,
+            hyperparameters=opts.hyperparameters,
+            progress=progress,
+            project_id=project_id,
+        )
 
 
 def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, project_id: str) -> dict | None:
@@ -229,8 +277,15 @@ def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, p
     out = {}
     for who, m in (("base", base_model), ("tuned", tuned_model)):
         cfg = PipelineConfig(model=m, max_tokens=12)
-        run = run_eval(Pipeline(cfg, project_id=project_id), items, metrics=["contains", "rouge_l"],
-                       batch_size=opts.batch_size, latency_sample=0, name=f"regression:{who}", project_id=project_id)
+        run = run_eval(
+            Pipeline(cfg, project_id=project_id),
+            items,
+            metrics=["contains", "rouge_l"],
+            batch_size=opts.batch_size,
+            latency_sample=0,
+            name=f"regression:{who}",
+            project_id=project_id,
+        )
         out[who] = run
     from ladder.evals.metrics import paired_bootstrap
 
@@ -239,9 +294,16 @@ def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, p
     diff = paired_bootstrap(a, b)
     drop = out["base"].value - out["tuned"].value
     flagged = drop > opts.forgetting_threshold and diff["significant"]
-    return {"base": out["base"].value, "tuned": out["tuned"].value, "drop": drop, "diff": diff,
-            "threshold": opts.forgetting_threshold, "catastrophic": flagged, "n": len(items),
-            "metric": "answer contained"}
+    return {
+        "base": out["base"].value,
+        "tuned": out["tuned"].value,
+        "drop": drop,
+        "diff": diff,
+        "threshold": opts.forgetting_threshold,
+        "catastrophic": flagged,
+        "n": len(items),
+        "metric": "answer contained",
+    }
 
 
 def _item_scores(run: EvalRun) -> list[float]:
@@ -251,13 +313,35 @@ def _item_scores(run: EvalRun) -> list[float]:
 
 
 def _save(result: ClimbResult, project_id: str) -> None:
-    rungs = [{"name": r.name, "kind": r.kind, "run": r.run.id if r.run else None, "value": r.value(result.headline),
-              "skipped": r.skipped, "setup": r.setup} for r in result.rungs]
-    summary = {"task": result.task, "headline": result.headline, "rungs": rungs,
-               "recommendation": result.recommendation, "forgetting": _plain(result.forgetting)}
-    get_db().execute("INSERT INTO climbs(id, project_id, config, summary, report_dir, created_at) VALUES (?,?,?,?,?,?)",
-                     (result.id, project_id, json.dumps({"target": result.target}), json.dumps(summary, default=str),
-                      result.report_dir, time.time()))
+    rungs = [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "run": r.run.id if r.run else None,
+            "value": r.value(result.headline),
+            "skipped": r.skipped,
+            "setup": r.setup,
+        }
+        for r in result.rungs
+    ]
+    summary = {
+        "task": result.task,
+        "headline": result.headline,
+        "rungs": rungs,
+        "recommendation": result.recommendation,
+        "forgetting": _plain(result.forgetting),
+    }
+    get_db().execute(
+        "INSERT INTO climbs(id, project_id, config, summary, report_dir, created_at) VALUES (?,?,?,?,?,?)",
+        (
+            result.id,
+            project_id,
+            json.dumps({"target": result.target}),
+            json.dumps(summary, default=str),
+            result.report_dir,
+            time.time(),
+        ),
+    )
 
 
 def _plain(f: dict | None) -> dict | None:

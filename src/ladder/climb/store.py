@@ -9,8 +9,13 @@ from ladder.store.db import DEFAULT_PROJECT, get_db
 
 
 def _out(row) -> dict:
-    return {"id": row["id"], "created_at": row["created_at"], "report_dir": row["report_dir"],
-            **json.loads(row["config"]), **json.loads(row["summary"])}
+    return {
+        "id": row["id"],
+        "created_at": row["created_at"],
+        "report_dir": row["report_dir"],
+        **json.loads(row["config"]),
+        **json.loads(row["summary"]),
+    }
 
 
 def get_climb(climb_id: str, *, project_id: str = DEFAULT_PROJECT) -> dict:
@@ -21,6 +26,7 @@ def get_climb(climb_id: str, *, project_id: str = DEFAULT_PROJECT) -> dict:
 
 
 def list_climbs(*, project_id: str = DEFAULT_PROJECT, limit: int = 50) -> list[dict]:
-    rows = get_db().query("SELECT * FROM climbs WHERE project_id=? ORDER BY created_at DESC LIMIT ?",
-                          (project_id, limit))
+    rows = get_db().query(
+        "SELECT * FROM climbs WHERE project_id=? ORDER BY created_at DESC LIMIT ?", (project_id, limit)
+    )
     return [_out(r) for r in rows]

@@ -8,8 +8,10 @@ COLUMNS = ("rung", "{metric} (95% CI)", "format", "p50 ms", "p95 ms", "$/1k req"
 def setup_text(setup: dict) -> str:
     if not setup or not setup.get("seconds"):
         return "-"
-    return (f"{setup['seconds'] / 60:.1f} min, {int(setup.get('trained_tokens') or 0):,} tok, "
-            f"${float(setup.get('cost_usd') or 0):.4f}")
+    return (
+        f"{setup['seconds'] / 60:.1f} min, {int(setup.get('trained_tokens') or 0):,} tok, "
+        f"${float(setup.get('cost_usd') or 0):.4f}"
+    )
 
 
 def rows(result) -> tuple[list[str], list[list[str]]]:
@@ -29,9 +31,18 @@ def rows(result) -> tuple[list[str], list[list[str]]]:
             note.append("RECOMMENDED")
         if run.cached:
             note.append(f"{run.cached}/{run.n} cached")
-        out.append([r.name, f"{v:.3f} ({run.ci[0]:.3f}-{run.ci[1]:.3f})", f"{run.format_compliance:.0%}",
-                    f"{run.p50_ms:.0f}", f"{run.p95_ms:.0f}", f"{run.cost_per_1k:.4f}", setup_text(r.setup),
-                    ", ".join(note)])
+        out.append(
+            [
+                r.name,
+                f"{v:.3f} ({run.ci[0]:.3f}-{run.ci[1]:.3f})",
+                f"{run.format_compliance:.0%}",
+                f"{run.p50_ms:.0f}",
+                f"{run.p95_ms:.0f}",
+                f"{run.cost_per_1k:.4f}",
+                setup_text(r.setup),
+                ", ".join(note),
+            ]
+        )
     return header, out
 
 

@@ -10,8 +10,13 @@ from ladder.evals.testset import TestItem
 from ladder.pipelines.parsers import ParserSpec
 
 TASKS = ("classification", "extraction", "style", "knowledge", "open")
-HEADLINE = {"classification": "accuracy", "extraction": "field_f1", "style": "rouge_l", "knowledge": "rouge_l",
-            "open": "rouge_l"}
+HEADLINE = {
+    "classification": "accuracy",
+    "extraction": "field_f1",
+    "style": "rouge_l",
+    "knowledge": "rouge_l",
+    "open": "rouge_l",
+}
 
 
 def _json_obj(s: str) -> dict | None:
@@ -53,18 +58,26 @@ def instruction_for(task: str, train: list[TestItem], labels: list[str] | None =
     if task == "classification":
         labels = labels or label_set(train)
         listing = "\n".join(f"- {label}" for label in labels)
-        return ("You classify customer messages into exactly one category. You never answer the message.",
-                f"Categories:\n{listing}\n\nReply with the category name only, exactly as written above, "
-                "and nothing else.", ParserSpec("label", labels=labels))
+        return (
+            "You classify customer messages into exactly one category. You never answer the message.",
+            f"Categories:\n{listing}\n\nReply with the category name only, exactly as written above, and nothing else.",
+            ParserSpec("label", labels=labels),
+        )
     if task == "extraction":
         keys = sorted({k for t in train for k in (_json_obj(t.reference) or {})})
         schema = {"type": "object", "properties": {k: {} for k in keys}, "additionalProperties": False}
-        return ("You extract structured fields from text.",
-                f"Reply with one JSON object with exactly these keys: {', '.join(keys)}. Use null for a field "
-                "the text does not give. Reply with the JSON only.", ParserSpec("json", schema=schema))
+        return (
+            "You extract structured fields from text.",
+            f"Reply with one JSON object with exactly these keys: {', '.join(keys)}. Use null for a field "
+            "the text does not give. Reply with the JSON only.",
+            ParserSpec("json", schema=schema),
+        )
     if task == "style":
-        return ("You answer customer messages in the company's house style.",
-                "Write the reply the way the company's support team writes.", ParserSpec("text"))
+        return (
+            "You answer customer messages in the company's house style.",
+            "Write the reply the way the company's support team writes.",
+            ParserSpec("text"),
+        )
     return ("You are a helpful assistant. Answer accurately and concisely.", "", ParserSpec("text"))
 
 

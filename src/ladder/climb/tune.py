@@ -34,18 +34,27 @@ def training_examples(train: list[TestItem], system: str, frame: Callable[[str],
     return out
 
 
-def fine_tune(train: list[TestItem], system: str, *, model: str, workdir: Path, hyperparameters: dict | None,
-              frame: Callable[[str], str] = str,
-              seed: int = 0, progress: Callable[[str, int | None], Callable] | None = None,
-              project_id: str = DEFAULT_PROJECT) -> TuneOutcome:
+def fine_tune(
+    train: list[TestItem],
+    system: str,
+    *,
+    model: str,
+    workdir: Path,
+    hyperparameters: dict | None,
+    frame: Callable[[str], str] = str,
+    seed: int = 0,
+    progress: Callable[[str, int | None], Callable] | None = None,
+    project_id: str = DEFAULT_PROJECT,
+) -> TuneOutcome:
     """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields)."""
     from ladder.store import files
     from ladder.tuning import service as tuning
 
     path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
     upload = files.upload_path(path, "fine-tune", project_id)  # the service takes file ids, never paths
-    job = tuning.create_job(upload.id, model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed,
-                            project_id=project_id)
+    job = tuning.create_job(
+        upload.id, model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed, project_id=project_id
+    )
     tuning.ensure_worker()
     loss: list[tuple[int, float]] = []
     advance = progress(f"fine-tune {job.id[-8:]}", job.resolved.get("total_steps")) if progress else None
@@ -57,8 +66,9 @@ def fine_tune(train: list[TestItem], system: str, *, model: str, workdir: Path, 
             if "train_loss" in data:
                 loss.append((int(data["step"]), float(data["train_loss"])))
             if advance:
-                advance(int(data["step"]) - done[0], total=data.get("total_steps"),
-                        loss=float(data.get("train_loss", 0.0)))
+                advance(
+                    int(data["step"]) - done[0], total=data.get("total_steps"), loss=float(data.get("train_loss", 0.0))
+                )
             done[0] = int(data["step"])
 
     job = tuning.wait(job.id, on_event=on_event, project_id=project_id)

@@ -8,20 +8,32 @@ from ladder.models import service
 from ladder.models.types import ChatRequest
 from ladder.store.db import DEFAULT_PROJECT
 
-RUBRIC = ("You grade answers. Compare the ANSWER with the REFERENCE for the QUESTION. Score 5 if it says the "
-          "same thing correctly and completely, 3 if partly right, 1 if wrong or off-topic. Reply with only the "
-          "score, a single digit from 1 to 5.")
+RUBRIC = (
+    "You grade answers. Compare the ANSWER with the REFERENCE for the QUESTION. Score 5 if it says the "
+    "same thing correctly and completely, 3 if partly right, 1 if wrong or off-topic. Reply with only the "
+    "score, a single digit from 1 to 5."
+)
 
 
-def judge_rows(model: str, rows: list[dict], *, rubric: str = RUBRIC, batch_size: int = 8,
-               project_id: str = DEFAULT_PROJECT) -> None:
+def judge_rows(
+    model: str, rows: list[dict], *, rubric: str = RUBRIC, batch_size: int = 8, project_id: str = DEFAULT_PROJECT
+) -> None:
     """Adds `judge` (0..1, from a 1-5 score; 0 when the judge gave no score) to every row."""
-    reqs = [ChatRequest.of([{"role": "system", "content": rubric},
-                            {"role": "user", "content": f"QUESTION: {r['input']}\nREFERENCE: {r['reference']}\n"
-                                                        f"ANSWER: {r['output']}\nSCORE:"}], max_tokens=4)
-            for r in rows]
+    reqs = [
+        ChatRequest.of(
+            [
+                {"role": "system", "content": rubric},
+                {
+                    "role": "user",
+                    "content": f"QUESTION: {r['input']}\nREFERENCE: {r['reference']}\nANSWER: {r['output']}\nSCORE:",
+                },
+            ],
+            max_tokens=4,
+        )
+        for r in rows
+    ]
     for start in range(0, len(reqs), batch_size):
-        resps = service.chat_batch(model, reqs[start:start + batch_size], project_id=project_id, source="judge")
-        for r, resp in zip(rows[start:start + batch_size], resps, strict=True):
+        resps = service.chat_batch(model, reqs[start : start + batch_size], project_id=project_id, source="judge")
+        for r, resp in zip(rows[start : start + batch_size], resps, strict=True):
             m = re.search(r"[1-5]", resp.text)
             r["judge"] = (int(m.group(0)) - 1) / 4 if m else 0.0

@@ -100,8 +100,9 @@ def embedding_similarity(preds: Sequence[str], refs: Sequence[str]) -> list[floa
     return [float(x) for x in np.sum(a * b, axis=1)]
 
 
-def bootstrap_ci(n: int, statistic: Callable[[np.ndarray], float], *, rounds: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    n: int, statistic: Callable[[np.ndarray], float], *, rounds: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of statistic(indices) over n items, resampled with replacement."""
     if n == 0:
         return (0.0, 0.0)
@@ -116,8 +117,9 @@ def mean_ci(values: Sequence[float], **kw) -> tuple[float, float]:
     return bootstrap_ci(len(v), lambda idx: float(v[idx].mean()), **kw)
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0,
-                     level: float = 0.95) -> dict:
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict:
     """Difference b - a of per-item scores on the same items: mean, interval, and whether it is noise.
 
     `significant` is True when the interval excludes zero.

@@ -61,32 +61,62 @@ def _ref_json(ref: str) -> object:
 
 def _row(i: int, item: TestItem, res: PipelineResult, labels: list[str]) -> dict:
     return {
-        "idx": i, "input": item.input, "messages": item.messages, "reference": item.reference,
-        "ref_json": _ref_json(item.reference), "sources": item.sources, "labels": labels,
-        "output": res.text, "parsed": res.parsed, "valid": bool(res.valid), "latency_ms": res.latency_ms,
-        "prompt_tokens": res.usage.prompt_tokens, "completion_tokens": res.usage.completion_tokens,
-        "cached": res.cached, "error": res.error, "citations": [as_plain(c) for c in res.citations],
-        "dropped": res.dropped_citations, "hits": [as_plain(h) for h in res.hits],
+        "idx": i,
+        "input": item.input,
+        "messages": item.messages,
+        "reference": item.reference,
+        "ref_json": _ref_json(item.reference),
+        "sources": item.sources,
+        "labels": labels,
+        "output": res.text,
+        "parsed": res.parsed,
+        "valid": bool(res.valid),
+        "latency_ms": res.latency_ms,
+        "prompt_tokens": res.usage.prompt_tokens,
+        "completion_tokens": res.usage.completion_tokens,
+        "cached": res.cached,
+        "error": res.error,
+        "citations": [as_plain(c) for c in res.citations],
+        "dropped": res.dropped_citations,
+        "hits": [as_plain(h) for h in res.hits],
     }
 
 
-def cost_per_1k(model: str, prompt_tokens: float, completion_tokens: float, embeds_per_request: float,
-                project_id: str = DEFAULT_PROJECT) -> float:
+def cost_per_1k(
+    model: str,
+    prompt_tokens: float,
+    completion_tokens: float,
+    embeds_per_request: float,
+    project_id: str = DEFAULT_PROJECT,
+) -> float:
     """US dollars for 1,000 requests at the measured mean tokens, from the price table."""
     spec = get_model(model, project_id)
     s = get_settings()
     p = s.price_for(model, remote=spec.backend == "remote")
-    per = (prompt_tokens / 1000 * p.input_per_1k + completion_tokens / 1000 * p.output_per_1k
-           + embeds_per_request * s.price_for(s.embedding_model).per_embedded_chunk)
+    per = (
+        prompt_tokens / 1000 * p.input_per_1k
+        + completion_tokens / 1000 * p.output_per_1k
+        + embeds_per_request * s.price_for(s.embedding_model).per_embedded_chunk
+    )
     return per * 1000
 
 
-def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | None = None,
-             batch_size: int = 16, backend: str | None = None, use_cache: bool = True,
-             latency_sample: int = 8, judge_model: str | None = None, name: str | None = None,
-             test_set: str | None = None, store: bool = True,
-             on_progress: Callable[[int], None] | None = None,
-             project_id: str = DEFAULT_PROJECT) -> EvalRun:
+def run_eval(
+    pipeline: Pipeline,
+    items: list[TestItem],
+    *,
+    metrics: list[str] | None = None,
+    batch_size: int = 16,
+    backend: str | None = None,
+    use_cache: bool = True,
+    latency_sample: int = 8,
+    judge_model: str | None = None,
+    name: str | None = None,
+    test_set: str | None = None,
+    store: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+    project_id: str = DEFAULT_PROJECT,
+) -> EvalRun:
     """Score `pipeline` on `items`. The first metric is the headline (with a 95% bootstrap interval).
 
     Generation is batched (`batch_size` per forward pass) for models torch serves; per-item latency is
@@ -95,8 +125,9 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     """
     cfg = pipeline.config
     labels = list(cfg.parser.labels)
-    names = metrics or scoring.default_metrics(cfg.parser.kind, rag=bool(cfg.kbs),
-                                               has_sources=any(i.sources for i in items), judge=bool(judge_model))
+    names = metrics or scoring.default_metrics(
+        cfg.parser.kind, rag=bool(cfg.kbs), has_sources=any(i.sources for i in items), judge=bool(judge_model)
+    )
     scoring.check_metrics(names)
     run_id = new_id("eval")
     t0 = time.perf_counter()
@@ -105,8 +136,14 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     # users get (torch batches are ~2x faster, but their text differs on near-ties; docs/ladder.md).
     served_by = cfg.backend or get_model(cfg.model, project_id).backend
     gen_backend = backend or ("torch" if served_by == "torch" and batch_size > 1 else cfg.backend)
-    results = pipeline.run_batch([i.messages for i in items], batch_size=batch_size, backend=gen_backend,
-                                 use_cache=use_cache, source=run_id, on_progress=on_progress)
+    results = pipeline.run_batch(
+        [i.messages for i in items],
+        batch_size=batch_size,
+        backend=gen_backend,
+        use_cache=use_cache,
+        source=run_id,
+        on_progress=on_progress,
+    )
     batched = gen_backend == "torch" and batch_size > 1
     rows = [_row(i, it, r, labels) for i, (it, r) in enumerate(zip(items, results, strict=True))]
     if batched:  # an answer's latency is its pass's wall time; its share is that over the pass's answers
@@ -127,8 +164,9 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
 
         service.open_backend(cfg.model, backend=cfg.backend, project_id=project_id)  # loading is not latency
         # Never from the cache: a cached answer carries the latency of the batch that made it.
-        sample = pipeline.run_batch([i.messages for i in items[:latency_sample]], batch_size=1,
-                                    use_cache=False, source=run_id)
+        sample = pipeline.run_batch(
+            [i.messages for i in items[:latency_sample]], batch_size=1, use_cache=False, source=run_id
+        )
         latencies = [r.latency_ms for r in sample]
         basis = f"{len(sample)} requests one at a time ({cfg.backend or 'default'} backend)"
     n = max(1, len(rows))
@@ -136,12 +174,27 @@ def run_eval(pipeline: Pipeline, items: list[TestItem], *, metrics: list[str] | 
     ct = sum(r["completion_tokens"] for r in rows) / n
     embeds = (1 if cfg.kbs else 0) + (1 if cfg.few_shot_mode == "retrieved" and cfg.few_shot else 0)
     run = EvalRun(
-        id=run_id, pipeline=name or pipeline.label, fingerprint=cfg.fingerprint(), model=cfg.model, n=len(rows),
-        headline=headline, value=values.get(headline, 0.0), ci=ci, metrics=values,
-        format_compliance=sum(r["valid"] for r in rows) / n, p50_ms=percentile(latencies, 50),
-        p95_ms=percentile(latencies, 95), latency_basis=basis, prompt_tokens=pt, completion_tokens=ct,
-        cost_per_1k=cost_per_1k(cfg.model, pt, ct, embeds, project_id), cached=sum(r["cached"] for r in rows),
-        wall_s=time.perf_counter() - t0, labels=labels, rows=rows, test_set=test_set,
+        id=run_id,
+        pipeline=name or pipeline.label,
+        fingerprint=cfg.fingerprint(),
+        model=cfg.model,
+        n=len(rows),
+        headline=headline,
+        value=values.get(headline, 0.0),
+        ci=ci,
+        metrics=values,
+        format_compliance=sum(r["valid"] for r in rows) / n,
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        latency_basis=basis,
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        cost_per_1k=cost_per_1k(cfg.model, pt, ct, embeds, project_id),
+        cached=sum(r["cached"] for r in rows),
+        wall_s=time.perf_counter() - t0,
+        labels=labels,
+        rows=rows,
+        test_set=test_set,
     )
     if store:
         from ladder.evals.store import save_run

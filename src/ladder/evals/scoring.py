@@ -9,16 +9,30 @@ import numpy as np
 from ladder.errors import InvalidInput
 from ladder.evals import metrics as M
 
-ALL_METRICS = ("accuracy", "macro_f1", "exact_match", "contains", "format", "field_precision", "field_recall",
-               "field_f1",
-               "rouge_l", "embed_sim", "recall_at_k", "citation_validity", "judge")
+ALL_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "exact_match",
+    "contains",
+    "format",
+    "field_precision",
+    "field_recall",
+    "field_f1",
+    "rouge_l",
+    "embed_sim",
+    "recall_at_k",
+    "citation_validity",
+    "judge",
+)
 
 
 def default_metrics(parser_kind: str, *, rag: bool, has_sources: bool, judge: bool) -> list[str]:
-    base = {"label": ["accuracy", "macro_f1", "format"],
-            "json": ["field_f1", "field_precision", "field_recall", "exact_match", "format"],
-            "regex": ["exact_match", "format"],
-            "text": ["rouge_l", "exact_match"]}[parser_kind]
+    base = {
+        "label": ["accuracy", "macro_f1", "format"],
+        "json": ["field_f1", "field_precision", "field_recall", "exact_match", "format"],
+        "regex": ["exact_match", "format"],
+        "text": ["rouge_l", "exact_match"],
+    }[parser_kind]
     if rag:
         base += ["citation_validity"] + (["recall_at_k"] if has_sources else [])
     if judge:
@@ -29,14 +43,16 @@ def default_metrics(parser_kind: str, *, rag: bool, has_sources: bool, judge: bo
 def check_metrics(names: list[str]) -> None:
     bad = [m for m in names if m not in ALL_METRICS]
     if bad:
-        raise InvalidInput(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(ALL_METRICS)}",
-                           param="metric")
+        raise InvalidInput(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(ALL_METRICS)}", param="metric")
 
 
 def _source_match(hit: dict, sources: list[str]) -> bool:
     wanted = {s.lower() for s in sources}
-    vals = [str(v).lower() for k, v in hit.items() if k in ("source", "filename", "doc_id", "document", "title",
-                                                           "name", "doc_name", "path")]
+    vals = [
+        str(v).lower()
+        for k, v in hit.items()
+        if k in ("source", "filename", "doc_id", "document", "title", "name", "doc_name", "path")
+    ]
     return any(v in wanted or any(v.endswith("/" + w) or w.endswith("/" + v) for w in wanted) for v in vals)
 
 

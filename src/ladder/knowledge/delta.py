@@ -37,4 +37,3 @@ def rowids_in(conn, sql: str, *args) -> np.ndarray:
     """The rowids a `SELECT group_concat(<rowid>) ...` query lists, as an ascending int64 array."""
     listed = conn.execute(sql, args).fetchone()[0]
     return np.sort(np.fromstring(listed, dtype=np.int64, sep=",")) if listed else np.zeros(0, dtype=np.int64)
-

@@ -137,8 +137,7 @@ def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict) -> _Matrix | N
 
 def _read_rows(conn: sqlite3.Connection, dim: int, rowids: list[int]):
     rows = conn.execute(
-        "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid IN (SELECT value FROM json_each(?))"
-        " ORDER BY rowid",
+        "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
         (json.dumps(rowids),),
     ).fetchall()
     return _arrays(rows, dim)

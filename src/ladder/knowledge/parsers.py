@@ -211,8 +211,14 @@ def _jsonl_rows(filename: str, data: bytes) -> tuple[list[str], list[tuple[int, 
         if item.error is not None:
             problems.append(Problem(item.line, "", item.error, item.hint))
         elif not isinstance(item.value, dict):
-            problems.append(Problem(item.line, "", f"expected a JSON object, got {type(item.value).__name__}",
-                                    "write one JSON object per line"))
+            problems.append(
+                Problem(
+                    item.line,
+                    "",
+                    f"expected a JSON object, got {type(item.value).__name__}",
+                    "write one JSON object per line",
+                )
+            )
         else:
             columns.update(dict.fromkeys(item.value))
             rows.append((item.line, item.value))

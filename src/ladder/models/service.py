@@ -35,11 +35,14 @@ def pick_backend(spec: ModelSpec, backend: str | None) -> str:
         raise InvalidInput(f"{spec.name} is a remote model; it has no local {backend} backend", param="backend")
     if backend == "remote" and spec.backend != "remote":
         # A local model has no endpoint: "remote" would send its prompts to the SDK's default URL.
-        raise InvalidInput(f"{spec.name} is a local model; backend 'remote' is only for models added with "
-                           "`ladder models add-remote`", param="backend")
+        raise InvalidInput(
+            f"{spec.name} is a local model; backend 'remote' is only for models added with `ladder models add-remote`",
+            param="backend",
+        )
     if backend == "llamacpp" and not spec.is_gguf:
-        raise InvalidInput(f"{spec.name} has no GGUF file for llama.cpp; export one with `ladder export`",
-                           param="backend")
+        raise InvalidInput(
+            f"{spec.name} has no GGUF file for llama.cpp; export one with `ladder export`", param="backend"
+        )
     if backend not in BACKENDS:
         raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}", param="backend")
     return backend
@@ -73,13 +76,28 @@ def _prepare(b: Backend, req: ChatRequest) -> None:
 
 
 def _meter(name: str, resp: ChatResponse, project_id: str, source: str | None, remote: bool) -> None:
-    record(UsageRecord(model=name, kind="chat", prompt_tokens=resp.usage.prompt_tokens,
-                       completion_tokens=resp.usage.completion_tokens, latency_ms=resp.latency_ms,
-                       project_id=project_id, source=source, remote=remote))
+    record(
+        UsageRecord(
+            model=name,
+            kind="chat",
+            prompt_tokens=resp.usage.prompt_tokens,
+            completion_tokens=resp.usage.completion_tokens,
+            latency_ms=resp.latency_ms,
+            project_id=project_id,
+            source=source,
+            remote=remote,
+        )
+    )
 
 
-def chat(name: str, req: ChatRequest, *, backend: str | None = None, project_id: str = DEFAULT_PROJECT,
-         source: str | None = "chat") -> ChatResponse:
+def chat(
+    name: str,
+    req: ChatRequest,
+    *,
+    backend: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    source: str | None = "chat",
+) -> ChatResponse:
     b = open_backend(name, backend=backend, project_id=project_id)
     _prepare(b, req)
     resp = b.chat(req)
@@ -88,8 +106,14 @@ def chat(name: str, req: ChatRequest, *, backend: str | None = None, project_id:
     return resp
 
 
-def chat_batch(name: str, reqs: list[ChatRequest], *, backend: str | None = None,
-               project_id: str = DEFAULT_PROJECT, source: str | None = "batch") -> list[ChatResponse]:
+def chat_batch(
+    name: str,
+    reqs: list[ChatRequest],
+    *,
+    backend: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    source: str | None = "batch",
+) -> list[ChatResponse]:
     b = open_backend(name, backend=backend, project_id=project_id)
     for r in reqs:
         _prepare(b, r)
@@ -100,16 +124,21 @@ def chat_batch(name: str, reqs: list[ChatRequest], *, backend: str | None = None
     return out
 
 
-def stream(name: str, req: ChatRequest, *, backend: str | None = None, project_id: str = DEFAULT_PROJECT,
-           source: str | None = "chat") -> Iterator[Delta]:
+def stream(
+    name: str,
+    req: ChatRequest,
+    *,
+    backend: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    source: str | None = "chat",
+) -> Iterator[Delta]:
     """Validates before the first delta; meters when the stream ends (also when closed early)."""
     b = open_backend(name, backend=backend, project_id=project_id)
     _prepare(b, req)
     return _metered_stream(name, b, req, project_id, source)
 
 
-def _metered_stream(name: str, b: Backend, req: ChatRequest, project_id: str,
-                    source: str | None) -> Iterator[Delta]:
+def _metered_stream(name: str, b: Backend, req: ChatRequest, project_id: str, source: str | None) -> Iterator[Delta]:
     t0 = time.perf_counter()
     usage = Usage(prompt_tokens=b.count_tokens(req.messages))
     gen = b.stream(req)

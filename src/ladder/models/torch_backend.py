@@ -70,8 +70,7 @@ class TorchBackend:
 
     # -- prompts ---------------------------------------------------------------------------
     def encode(self, messages: list[Message]) -> list[int]:
-        ids = self.tok.apply_chat_template([m.as_dict() for m in messages], add_generation_prompt=True,
-                                           tokenize=True)
+        ids = self.tok.apply_chat_template([m.as_dict() for m in messages], add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
         return list(ids)
@@ -98,8 +97,7 @@ class TorchBackend:
             for i, prompt, (ids, finish) in zip(idx, prompts, results, strict=True):
                 text = self.tok.decode(ids, skip_special_tokens=True)
                 text, hit = cut_at_stop(text, requests[i].params.stop)
-                out[i] = ChatResponse(text, "stop" if hit else finish, Usage(len(prompt), len(ids)), latency,
-                                      self.name)
+                out[i] = ChatResponse(text, "stop" if hit else finish, Usage(len(prompt), len(ids)), latency, self.name)
         return out  # type: ignore[return-value]
 
     def stream(self, request: ChatRequest) -> Iterator[Delta]:
@@ -141,8 +139,9 @@ class TorchBackend:
         return list(zip(ids, finish, strict=True))
 
     @torch.inference_mode()
-    def _decode_steps(self, prompts: list[list[int]], params: list[GenerationParams],
-                      stopped: list[bool] | None = None):
+    def _decode_steps(
+        self, prompts: list[list[int]], params: list[GenerationParams], stopped: list[bool] | None = None
+    ):
         """Yields (tokens per row, None for finished rows; None) each step, then (None, finish reasons).
 
         The caller may set `stopped[b]` to end row b early (a stop sequence was produced).
@@ -170,16 +169,26 @@ class TorchBackend:
         mask = torch.zeros((n, shared + width), dtype=torch.long)
         mask[:, :shared] = 1
         for b, t in enumerate(tails):  # left-padded tails: [shared prefix][padding][tail]
-            input_ids[b, width - len(t):] = torch.tensor(t)
-            mask[b, shared + width - len(t):] = 1
+            input_ids[b, width - len(t) :] = torch.tensor(t)
+            mask[b, shared + width - len(t) :] = 1
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         finished = [False] * n
         finish = ["length"] * n
         step_input, step_pos = input_ids, positions
         for step in range(max(max_new)):
-            logits = self.model(input_ids=step_input, attention_mask=mask, position_ids=step_pos,
-                                past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+            logits = (
+                self.model(
+                    input_ids=step_input,
+                    attention_mask=mask,
+                    position_ids=step_pos,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                .logits[:, -1, :]
+                .float()
+            )
             nxt = self._pick(logits, p0, gen)
             tokens: list[int | None] = []
             for b in range(n):

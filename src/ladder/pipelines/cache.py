@@ -16,8 +16,12 @@ def cache_key(model: str, backend: str | None, req: ChatRequest, project_id: str
     spec = get_model(model, project_id)
     p = req.params
     payload = {
-        "model": model, "backend": backend or spec.backend, "path": spec.path, "adapter": spec.adapter_path,
-        "remote": spec.remote_model, "messages": [m.as_dict() for m in req.messages],
+        "model": model,
+        "backend": backend or spec.backend,
+        "path": spec.path,
+        "adapter": spec.adapter_path,
+        "remote": spec.remote_model,
+        "messages": [m.as_dict() for m in req.messages],
         "params": [p.max_tokens, p.temperature, p.top_p, p.seed, list(p.stop)],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -27,16 +31,29 @@ def get(key: str) -> ChatResponse | None:
     row = get_db().one("SELECT * FROM response_cache WHERE key=?", (key,))
     if row is None:
         return None
-    return ChatResponse(row["text"], row["finish_reason"], Usage(row["prompt_tokens"], row["completion_tokens"]),
-                        row["latency_ms"], row["model"])
+    return ChatResponse(
+        row["text"],
+        row["finish_reason"],
+        Usage(row["prompt_tokens"], row["completion_tokens"]),
+        row["latency_ms"],
+        row["model"],
+    )
 
 
 def put(key: str, resp: ChatResponse) -> None:
     get_db().execute(
         "INSERT OR REPLACE INTO response_cache(key, model, text, finish_reason, prompt_tokens,"
         " completion_tokens, latency_ms, created_at) VALUES (?,?,?,?,?,?,?,?)",
-        (key, resp.model, resp.text, resp.finish_reason, resp.usage.prompt_tokens,
-         resp.usage.completion_tokens, resp.latency_ms, time.time()),
+        (
+            key,
+            resp.model,
+            resp.text,
+            resp.finish_reason,
+            resp.usage.prompt_tokens,
+            resp.usage.completion_tokens,
+            resp.latency_ms,
+            time.time(),
+        ),
     )
 
 

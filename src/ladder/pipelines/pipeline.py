@@ -56,8 +56,15 @@ def as_plain(obj) -> dict | object:
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig, *, name: str | None = None, version: int | None = None,
-                 bot_id: str | None = None, project_id: str = DEFAULT_PROJECT):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        bot_id: str | None = None,
+        project_id: str = DEFAULT_PROJECT,
+    ):
         self.config = config
         self.name = name
         self.version = version
@@ -91,8 +98,10 @@ class Pipeline:
             return [[] for _ in queries]
         from ladder.knowledge import service as kb_service
 
-        return [kb_service.search(c.kbs, q, k=c.retrieval_k, threshold=c.retrieval_threshold,
-                                  project_id=self.project_id) for q in queries]
+        return [
+            kb_service.search(c.kbs, q, k=c.retrieval_k, threshold=c.retrieval_threshold, project_id=self.project_id)
+            for q in queries
+        ]
 
     def prepare_batch(self, conversations: list[Messages]) -> list[tuple[list[Message], list]]:
         """The final prompt messages and the retrieved hits for each conversation."""
@@ -127,16 +136,33 @@ class Pipeline:
             from ladder.knowledge import rag
 
             citations, dropped = rag.extract_citations(resp.text, hits)
-        return PipelineResult(resp.text, parsed, valid, list(citations), dropped, resp.usage, resp.latency_ms,
-                              list(hits), resp.finish_reason, cached)
+        return PipelineResult(
+            resp.text,
+            parsed,
+            valid,
+            list(citations),
+            dropped,
+            resp.usage,
+            resp.latency_ms,
+            list(hits),
+            resp.finish_reason,
+            cached,
+        )
 
     # -- the three ways to call it ---------------------------------------------------------------
     def run(self, messages: Messages, *, source: str | None = "chat", use_cache: bool = False) -> PipelineResult:
         return self.run_batch([messages], batch_size=1, source=source, use_cache=use_cache)[0]
 
-    def run_batch(self, conversations: list[Messages], *, batch_size: int = 16, backend: str | None = None,
-                  use_cache: bool = False, source: str | None = "batch",
-                  on_progress: Callable[[int], None] | None = None) -> list[PipelineResult]:
+    def run_batch(
+        self,
+        conversations: list[Messages],
+        *,
+        batch_size: int = 16,
+        backend: str | None = None,
+        use_cache: bool = False,
+        source: str | None = "batch",
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[PipelineResult]:
         """Answer many conversations; a local model generates `batch_size` of them per forward pass.
 
         With `use_cache`, answers already generated for the same weights, prompt and settings are
@@ -161,9 +187,8 @@ class Pipeline:
         # Requests of similar length share a pass, so little of it is spent on padding.
         todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
         for start in range(0, len(todo), max(1, batch_size)):
-            chunk = todo[start:start + batch_size]
-            for (i, _, key), resp in zip(chunk, self._generate([r for _, r, _ in chunk], backend, source),
-                                          strict=True):
+            chunk = todo[start : start + batch_size]
+            for (i, _, key), resp in zip(chunk, self._generate([r for _, r, _ in chunk], backend, source), strict=True):
                 if isinstance(resp, ChatResponse):
                     if key is not None:
                         cache.put(key, resp)
@@ -189,11 +214,12 @@ class Pipeline:
 
     def stream(self, messages: Messages, *, source: str | None = "chat") -> Iterator[Delta | PipelineResult]:
         """Yields text deltas as they are generated, then one PipelineResult with parse and citations."""
-        (msgs, hits), = self.prepare_batch([messages])
+        ((msgs, hits),) = self.prepare_batch([messages])
         t0 = time.perf_counter()
         req = self.request(msgs)
-        gen = service.stream(self.config.model, req, backend=self.config.backend, project_id=self.project_id,
-                             source=source)
+        gen = service.stream(
+            self.config.model, req, backend=self.config.backend, project_id=self.project_id, source=source
+        )
         text, usage, finish = [], Usage(), "stop"
         try:
             for d in gen:

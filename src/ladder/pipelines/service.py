@@ -43,8 +43,10 @@ def create_bot(name: str, config: PipelineConfig | dict, *, project_id: str = DE
     with db.tx() as conn:
         if conn.execute("SELECT 1 FROM bots WHERE project_id=? AND name=?", (project_id, name)).fetchone():
             raise Conflict(f"a bot named {name!r} already exists; use `ladder bots edit {name}` to change it")
-        conn.execute("INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
-                     (bot_id, project_id, name, 1, json.dumps(cfg.as_dict()), time.time()))
+        conn.execute(
+            "INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
+            (bot_id, project_id, name, 1, json.dumps(cfg.as_dict()), time.time()),
+        )
     return Pipeline(cfg, name=name, version=1, bot_id=bot_id, project_id=project_id)
 
 
@@ -79,10 +81,13 @@ def edit_bot(name: str, changes: dict, *, project_id: str = DEFAULT_PROJECT) -> 
     cfg = current.config.replace(**changes)
     _check_model(cfg, project_id)
     with get_db().tx() as conn:
-        top = conn.execute("SELECT MAX(version) FROM bots WHERE project_id=? AND name=?",
-                           (project_id, current.name)).fetchone()[0]
-        conn.execute("INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
-                     (current.id, project_id, current.name, top + 1, json.dumps(cfg.as_dict()), time.time()))
+        top = conn.execute(
+            "SELECT MAX(version) FROM bots WHERE project_id=? AND name=?", (project_id, current.name)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
+            (current.id, project_id, current.name, top + 1, json.dumps(cfg.as_dict()), time.time()),
+        )
     return Pipeline(cfg, name=current.name, version=top + 1, bot_id=current.id, project_id=project_id)
 
 
@@ -90,7 +95,9 @@ def list_bots(*, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
     """The latest version of every bot, by name."""
     rows = get_db().query(
         "SELECT b.* FROM bots b JOIN (SELECT name, MAX(version) AS v FROM bots WHERE project_id=? GROUP BY name)"
-        " m ON b.name=m.name AND b.version=m.v WHERE b.project_id=? ORDER BY b.name", (project_id, project_id))
+        " m ON b.name=m.name AND b.version=m.v WHERE b.project_id=? ORDER BY b.name",
+        (project_id, project_id),
+    )
     return [_row_to_pipeline(r) for r in rows]
 
 

@@ -69,7 +69,5 @@ def create_app(config: ServerConfig | None = None, *, lifespan=None) -> FastAPI:
         log.info("web UI not installed (ladder.server.ui); serving the API only")
     else:
         mount_ui(app)
-    app.add_middleware(
-        BodyLimitMiddleware, max_body=config.max_body_bytes, max_upload=config.max_upload_bytes
-    )
+    app.add_middleware(BodyLimitMiddleware, max_body=config.max_body_bytes, max_upload=config.max_upload_bytes)
     return app

@@ -56,9 +56,7 @@ def project_by_name(name: str, *, create: bool = False, db: Database | None = No
     if not create:
         raise NotFound(f"no project named {name!r}", param="project")
     if not _PROJECT_NAME.match(name):
-        raise InvalidInput(
-            f"project name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)", param="project"
-        )
+        raise InvalidInput(f"project name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)", param="project")
     pid = new_id("proj")
     with db.tx() as conn:
         conn.execute("INSERT INTO projects(id, name, created_at) VALUES (?,?,?)", (pid, name, time.time()))
@@ -66,10 +64,7 @@ def project_by_name(name: str, *, create: bool = False, db: Database | None = No
 
 
 def list_projects(db: Database | None = None) -> list[dict]:
-    return [
-        dict(r)
-        for r in (db or get_db()).query("SELECT id, name, created_at FROM projects ORDER BY created_at")
-    ]
+    return [dict(r) for r in (db or get_db()).query("SELECT id, name, created_at FROM projects ORDER BY created_at")]
 
 
 def create_key(
@@ -82,8 +77,7 @@ def create_key(
     kid = new_id("key")
     now = time.time()
     db.execute(
-        "INSERT INTO api_keys(id, project_id, name, prefix, sha256, admin, created_at)"
-        " VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO api_keys(id, project_id, name, prefix, sha256, admin, created_at) VALUES (?,?,?,?,?,?,?)",
         (kid, pid, name, secret[: len(KEY_PREFIX) + 4], _hash(secret), int(admin), now),
     )
     return get_key(kid, db=db), secret
@@ -136,9 +130,7 @@ def revoke_key(key_id_or_prefix: str, db: Database | None = None) -> ApiKey:
         raise NotFound(f"no API key {key_id_or_prefix!r}; see `ladder keys list`", param="key_id")
     if len(rows) > 1:
         raise Conflict(f"{key_id_or_prefix!r} matches {len(rows)} keys; revoke by id (`ladder keys list`)")
-    db.execute(
-        "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (time.time(), rows[0]["id"])
-    )
+    db.execute("UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (time.time(), rows[0]["id"]))
     return get_key(rows[0]["id"], db=db)
 
 

@@ -114,8 +114,7 @@ class RateLimiter:
                 }
                 raise ApiError(
                     429,
-                    f"rate limit of {self.rpm} requests per minute reached; retry after "
-                    f"{headers['Retry-After']} s",
+                    f"rate limit of {self.rpm} requests per minute reached; retry after {headers['Retry-After']} s",
                     code="rate_limit_exceeded",
                     headers=headers,
                 )

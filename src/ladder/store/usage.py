@@ -41,14 +41,26 @@ def record(rec: UsageRecord, db: Database | None = None) -> float:
     db.execute(
         "INSERT INTO usage(project_id, model, kind, prompt_tokens, completion_tokens, embedded_chunks,"
         " trained_tokens, latency_ms, cost_usd, source, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (rec.project_id, rec.model, rec.kind, rec.prompt_tokens, rec.completion_tokens,
-         rec.embedded_chunks, rec.trained_tokens, rec.latency_ms, cost, rec.source, time.time()),
+        (
+            rec.project_id,
+            rec.model,
+            rec.kind,
+            rec.prompt_tokens,
+            rec.completion_tokens,
+            rec.embedded_chunks,
+            rec.trained_tokens,
+            rec.latency_ms,
+            cost,
+            rec.source,
+            time.time(),
+        ),
     )
     return cost
 
 
-def summary(project_id: str = DEFAULT_PROJECT, *, by: str = "model", since: float | None = None,
-            db: Database | None = None) -> list[dict]:
+def summary(
+    project_id: str = DEFAULT_PROJECT, *, by: str = "model", since: float | None = None, db: Database | None = None
+) -> list[dict]:
     """Totals per model, per kind or per day (UTC) for one project."""
     db = db or get_db()
     group = {"model": "model", "kind": "kind", "day": "date(created_at, 'unixepoch')"}.get(by)

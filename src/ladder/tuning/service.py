@@ -59,8 +59,11 @@ def fail_stale_validations(max_age_s: float = VALIDATION_TIMEOUT_S) -> list[str]
         "SELECT id FROM ft_jobs WHERE status='validating_files' AND created_at < ?", (time.time() - max_age_s,)
     )
     for row in rows:
-        jobs.fail(row["id"], "validation_interrupted",
-                  "validating the files was interrupted (the server stopped); create the job again")
+        jobs.fail(
+            row["id"],
+            "validation_interrupted",
+            "validating the files was interrupted (the server stopped); create the job again",
+        )
     return [r["id"] for r in rows]
 
 
@@ -198,9 +201,7 @@ def resume_job(job_id: str, project_id: str = DEFAULT_PROJECT) -> Job:
     job = jobs.load(job_id, project_id)
     jobs.require_status(job, ("failed", "cancelled"), "resume")
     if not job.resolved:
-        raise InvalidInput(
-            f"job {job_id} failed while validating its files; fix the data and create a new job"
-        )
+        raise InvalidInput(f"job {job_id} failed while validating its files; fix the data and create a new job")
     db = get_db()
     with db.tx():
         # checked again under the write lock: two resumes at once queue it once
