@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from urllib.parse import quote, urlsplit
 
-from tests.ui.conftest import browser, ui_server  # noqa: F401 (fixtures)
-
 EVIL = "evil.example"
 
 # Each is a `next` a browser might resolve to another origin, or to script. Most exploit what the
@@ -76,7 +74,7 @@ def _pwned(page) -> bool:
         return False
 
 
-def test_hostile_next_values_never_leave_the_origin(browser, ui_server):  # noqa: F811
+def test_hostile_next_values_never_leave_the_origin(browser, ui_server):
     context = browser.new_context()
     offsite: list[str] = []
 

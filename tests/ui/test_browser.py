@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.conftest import XSS_ANSWER
+from tests.ui.fixtures import XSS_ANSWER
 
 
 def _no_injection(tab, scope: str = "main") -> None:

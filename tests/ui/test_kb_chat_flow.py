@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import CITED_ANSWER
+from tests.ui.fixtures import CITED_ANSWER
 
 DOC = """# Refund policy
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ladder.models.constraints import Constraint
 from ladder.models.text_stops import stop_list
 
 ROLES = ("system", "user", "assistant")
@@ -29,6 +30,8 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = 0
     stop: list[str] = field(default_factory=list)
+    # Decode only what the constraint allows (None: free text); each backend compiles it.
+    constraint: Constraint | None = None
 
     def __post_init__(self) -> None:
         self.stop = stop_list(self.stop)  # one string is one stop sequence, never its characters

@@ -1,4 +1,8 @@
-"""Browser-test fixtures: a real `ladder` server (uvicorn subprocess) and Debian's Chromium via Playwright."""
+"""Browser-test fixtures: a real `ladder` server (uvicorn subprocess) and Debian's Chromium via Playwright.
+
+A plugin loaded by tests/conftest.py rather than a conftest of tests/ui, so that browser tests elsewhere
+(tests/reliability) share the one session browser: a second `sync_playwright()` in the same session fails.
+"""
 
 from __future__ import annotations
 
