@@ -23,7 +23,16 @@ def _config(config: PipelineConfig | dict) -> PipelineConfig:
 
 
 def _row_to_pipeline(row) -> Pipeline:
-    cfg = PipelineConfig.from_dict(json.loads(row["config"]))
+    try:
+        cfg = PipelineConfig.from_dict(json.loads(row["config"]))
+    except InvalidInput as e:
+        # Saved before a check that now refuses it (e.g. max_tokens -5): say which bot and how to mend it.
+        raise InvalidInput(
+            f"bot {row['name']!r} version {row['version']} has a setting this version of ladder refuses: "
+            f"{e.message}; save a corrected version with `ladder bots edit {row['name']} ...` or "
+            f"POST /api/bots/{row['name']}/versions",
+            param=e.param,
+        ) from e
     return Pipeline(cfg, name=row["name"], version=row["version"], bot_id=row["id"], project_id=row["project_id"])
 
 
@@ -52,6 +61,11 @@ def create_bot(name: str, config: PipelineConfig | dict, *, project_id: str = DE
 
 def get_bot(name: str, version: int | None = None, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
     """A bot by name (or `bot-…` id), latest version unless one is named; `name@3` also picks version 3."""
+    return _row_to_pipeline(_latest_row(name, project_id, version))
+
+
+def _latest_row(name: str, project_id: str, version: int | None = None):
+    """The stored row of a bot's version (the latest unless one is named), or NotFound."""
     if version is None and "@" in name:
         name, _, v = name.partition("@")
         digits = v.lstrip("v")
@@ -67,28 +81,30 @@ def get_bot(name: str, version: int | None = None, *, project_id: str = DEFAULT_
         params += (version,)
     row = get_db().one(sql + " ORDER BY version DESC LIMIT 1", params)
     if row is None:
-        known = ", ".join(b.name for b in list_bots(project_id=project_id)) or "none yet"
+        names = get_db().query("SELECT DISTINCT name FROM bots WHERE project_id=? ORDER BY name", (project_id,))
+        known = ", ".join(r["name"] for r in names) or "none yet"
         what = f"bot {name!r}" + (f" version {version}" if version is not None else "")
         raise NotFound(f"no {what}; bots: {known}", code="bot_not_found", param="bot")
-    return _row_to_pipeline(row)
+    return row
 
 
 def edit_bot(name: str, changes: dict, *, project_id: str = DEFAULT_PROJECT) -> Pipeline:
     """Apply changes to the latest version and store the result as the next version."""
-    current = get_bot(name, project_id=project_id)
     if not changes:
-        return current
-    cfg = current.config.replace(**changes)
+        return get_bot(name, project_id=project_id)
+    # From the stored settings, not a loaded pipeline, so an edit can mend a version that no longer loads.
+    current = _latest_row(name, project_id)
+    cfg = PipelineConfig.from_dict({**json.loads(current["config"]), **changes})
     _check_model(cfg, project_id)
     with get_db().tx() as conn:
         top = conn.execute(
-            "SELECT MAX(version) FROM bots WHERE project_id=? AND name=?", (project_id, current.name)
+            "SELECT MAX(version) FROM bots WHERE project_id=? AND name=?", (project_id, current["name"])
         ).fetchone()[0]
         conn.execute(
             "INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
-            (current.id, project_id, current.name, top + 1, json.dumps(cfg.as_dict()), time.time()),
+            (current["id"], project_id, current["name"], top + 1, json.dumps(cfg.as_dict()), time.time()),
         )
-    return Pipeline(cfg, name=current.name, version=top + 1, bot_id=current.id, project_id=project_id)
+    return Pipeline(cfg, name=current["name"], version=top + 1, bot_id=current["id"], project_id=project_id)
 
 
 def list_bots(*, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
