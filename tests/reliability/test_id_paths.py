@@ -125,3 +125,13 @@ def test_the_cli_uploads_a_path_then_passes_the_id(tmp_path, monkeypatch):
     (job,) = service.list_jobs()
     row = get_db().one("SELECT * FROM files WHERE id=?", (job.training_file,))
     assert row["filename"] == "mine.jsonl" and row["purpose"] == "fine-tune"
+
+
+def test_a_path_where_an_id_belongs_is_told_what_to_send(client):
+    r = client.post(
+        "/v1/fine_tuning/jobs", json={"training_file": "file-x/../../etc/hostname", "model": "smollm2-135m-instruct"}
+    )
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["param"] == "training_file"
+    assert "file id" in err["message"] and "POST /v1/files" in err["message"]

@@ -184,6 +184,8 @@ def install(app: FastAPI) -> None:
         param = _loc(tuple(first.get("loc", ())))
         # pydantic's own message, never the offending input (it may be megabytes)
         msg = f"{param}: {first.get('msg', 'invalid')}"
+        if str((first.get("ctx") or {}).get("pattern", "")).startswith("^file-"):
+            msg = f"{param}: must be a file id (file-…) from POST /v1/files; paths and other names are not accepted"
         if len(errs) > 1:
             msg += f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})"
         return error_response(422, msg, param=param, code="invalid_value")
