@@ -71,6 +71,12 @@ class LlamaCppBackend:
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._prompt(messages)[0])
 
+    def score_labels(self, messages: list[Message], labels: list[str]) -> list[float]:
+        """Each label's mean token log-probability as the answer to `messages` (see label_scores)."""
+        from ladder.models.label_scores import llamacpp_scores
+
+        return llamacpp_scores(self, messages, labels)
+
     def _fit_threads(self) -> None:
         """Use only the cores other processes leave free.
 

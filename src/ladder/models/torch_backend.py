@@ -78,6 +78,12 @@ class TorchBackend:
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self.encode(messages))
 
+    def score_labels(self, messages: list[Message], labels: list[str]) -> list[float]:
+        """Each label's mean token log-probability as the answer to `messages` (see label_scores)."""
+        from ladder.models.label_scores import torch_scores
+
+        return torch_scores(self, messages, labels)
+
     # -- generation ------------------------------------------------------------------------
     def chat(self, request: ChatRequest) -> ChatResponse:
         return self.chat_batch([request])[0]

@@ -24,6 +24,9 @@ def cache_key(model: str, backend: str | None, req: ChatRequest, project_id: str
         "messages": [m.as_dict() for m in req.messages],
         "params": [p.max_tokens, p.temperature, p.top_p, p.seed, list(p.stop)],
     }
+    if p.constraint is not None:  # absent when free, so answers cached before constraints still hit
+        c = p.constraint
+        payload["constraint"] = [c.kind, list(c.choices), c.schema_text, c.pattern]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

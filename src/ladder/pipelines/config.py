@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field, fields
 
 from ladder.errors import InvalidInput
+from ladder.models.constraints import Constraint
 from ladder.models.registry import BACKENDS
 from ladder.models.text_stops import stop_list
 from ladder.models.types import GenerationParams
@@ -62,6 +63,11 @@ class PipelineConfig:
     stop: list[str] = field(default_factory=list)
     parser: ParserSpec = field(default_factory=ParserSpec)
     backend: str | None = None
+    # Decode under the parser's format (None: yes for label/json/regex, no for free text).
+    constrained: bool | None = None
+    # A label answer less probable than this is replaced by `abstain_label` (routed to a person).
+    abstain_below: float | None = None
+    abstain_label: str = "needs_review"
 
     def __post_init__(self) -> None:
         if isinstance(self.parser, dict):
@@ -75,6 +81,7 @@ class PipelineConfig:
             raise InvalidInput("a pipeline needs a model (a model name)", param="model")
         self._check_prompt()
         self._check_generation()
+        self._check_output()
 
     def _check_prompt(self) -> None:
         for name in ("system_prompt", "output_instruction", "input_template"):
@@ -116,6 +123,41 @@ class PipelineConfig:
                 param="backend",
             )
 
+    def _check_output(self) -> None:
+        if self.constrained is not None and not isinstance(self.constrained, bool):
+            raise InvalidInput(
+                f"constrained must be true or false, not {str(self.constrained)[:40]}", param="constrained"
+            )
+        if self.constrained and not self.parser.closed:
+            raise InvalidInput(
+                "constrained: true needs a closed output format (parser label, json or regex); free text has none",
+                param="constrained",
+            )
+        if not isinstance(self.abstain_label, str) or not self.abstain_label.strip():
+            raise InvalidInput(
+                "abstain_label must be non-empty text (the label for a person to review)", param="abstain_label"
+            )
+        if self.abstain_below is not None:
+            ok = isinstance(self.abstain_below, int | float) and not isinstance(self.abstain_below, bool)
+            if not ok or not 0 < self.abstain_below < 1:  # NaN fails the comparison
+                raise InvalidInput(
+                    f"abstain_below must be a probability above 0 and below 1, not {str(self.abstain_below)[:40]}",
+                    param="abstain_below",
+                )
+            if self.parser.kind != "label":
+                raise InvalidInput(
+                    "abstain_below needs a label parser: only label answers carry a probability", param="abstain_below"
+                )
+
+    @property
+    def is_constrained(self) -> bool:
+        return self.parser.closed if self.constrained is None else self.constrained
+
+    @property
+    def constraint(self) -> Constraint | None:
+        """What every request of this pipeline is decoded under (None: free decoding)."""
+        return self.parser.constraint() if self.is_constrained else None
+
     def frame(self, text: str) -> str:
         return self.input_template.replace("{input}", text) if self.input_template else text
 
@@ -127,6 +169,7 @@ class PipelineConfig:
             top_p=self.top_p,
             seed=self.seed,
             stop=list(self.stop),
+            constraint=self.constraint,
         )
 
     def as_dict(self) -> dict:

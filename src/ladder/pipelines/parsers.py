@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import regex
 
 from ladder.errors import InvalidInput
+from ladder.models.constraints import Constraint
 from ladder.pipelines import patterns, schema_check
 
 log = logging.getLogger("ladder.pipelines")
@@ -37,6 +38,11 @@ class ParserSpec:
             raise InvalidInput(f"parser must be one of {', '.join(KINDS)}, not {self.kind!r}", param="parser")
         if self.kind == "label" and not self.labels:
             raise InvalidInput("a label parser needs its label set (--labels a,b,c)", param="labels")
+        if self.kind == "label":
+            for i, label in enumerate(self.labels):
+                if not isinstance(label, str) or not label.strip():
+                    # A label is decoded and scored as its own tokens: an empty one cannot be either.
+                    raise InvalidInput(f"labels[{i}] must be non-empty text, not {str(label)[:40]!r}", param="labels")
         if self.kind == "json" and self.schema is not None:
             schema_check.check_schema(self.schema, param="schema")
         if self.kind == "regex":
@@ -46,6 +52,21 @@ class ParserSpec:
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "labels": list(self.labels), "schema": self.schema, "pattern": self.pattern}
+
+    @property
+    def closed(self) -> bool:
+        """A closed format can be enforced while decoding; free text cannot."""
+        return self.kind != "text"
+
+    def constraint(self) -> Constraint | None:
+        """The decoding constraint that makes every output parse as valid (None for free text)."""
+        if self.kind == "label":
+            return Constraint.choice(self.labels)  # the exact label strings, nothing lenient
+        if self.kind == "json":
+            return Constraint.json_schema(self.schema)
+        if self.kind == "regex":
+            return Constraint.regex(self.pattern or "")
+        return None
 
     def parse(self, text: str) -> tuple[object, bool]:
         """(parsed value, valid). Valid means the output is exactly in the required format.

@@ -35,6 +35,14 @@ class PipelineResult:
     cached: bool = False
     error: str | None = None
     batch_n: int = 1  # requests sent to the backend together (torch generates them in one pass)
+    # label pipelines on a backend that can score: each label's probability (they sum to 1)
+    label_probs: dict[str, float] | None = None
+    abstained: bool = False  # the top probability was under `abstain_below`: `parsed` is the fallback
+
+    @property
+    def confidence(self) -> float | None:
+        """The top label probability (None where the probabilities are absent)."""
+        return max(self.label_probs.values()) if self.label_probs else None
 
 
 def to_messages(messages: Messages) -> list[Message]:
@@ -128,6 +136,24 @@ class Pipeline:
     def request(self, messages: list[Message]) -> ChatRequest:
         return ChatRequest(messages, self.config.params)
 
+    def _score(self, result: PipelineResult, messages: list[Message], backend: str | None) -> None:
+        """Label probabilities for a label answer, and the abstention they may call for."""
+        c = self.config
+        if c.parser.kind != "label" or result.error:
+            return
+        from ladder.models.label_scores import label_probs
+
+        try:
+            result.label_probs = label_probs(
+                c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id
+            )
+        except LadderError:  # e.g. prompt plus label past the context: the answer stands without them
+            result.label_probs = None
+        conf = result.confidence
+        if c.abstain_below is not None and conf is not None and conf < c.abstain_below:
+            # What a caller is served is the fallback: the item goes to a person.
+            result.parsed, result.text, result.abstained = c.abstain_label, c.abstain_label, True
+
     # -- results -----------------------------------------------------------------------------------
     def _finish(self, resp: ChatResponse, hits: list, cached: bool = False) -> PipelineResult:
         parsed, valid = self.config.parser.parse(resp.text)
@@ -180,6 +206,7 @@ class Pipeline:
                 hit = cache.get(key)
                 if hit is not None:
                     results[i] = self._finish(hit, hits, cached=True)
+                    self._score(results[i], msgs, backend)
                     if on_progress:
                         on_progress(1)
                     continue
@@ -194,6 +221,7 @@ class Pipeline:
                         cache.put(key, resp)
                     results[i] = self._finish(resp, prepared[i][1])
                     results[i].batch_n = len(chunk)
+                    self._score(results[i], prepared[i][0], backend)
                 else:
                     results[i] = PipelineResult("", None, False, error=resp, hits=list(prepared[i][1]))
             if on_progress:
@@ -233,4 +261,7 @@ class Pipeline:
         finally:
             gen.close()
         resp = ChatResponse("".join(text), finish, usage, (time.perf_counter() - t0) * 1000, self.config.model)
-        yield self._finish(resp, hits)
+        result = self._finish(resp, hits)
+        # The text is already out; an abstention shows in `parsed`/`abstained` of this last item.
+        self._score(result, msgs, self.config.backend)
+        yield result

@@ -1,0 +1,129 @@
+"""Label probabilities: each label's length-normalised log-probability after the prompt, softmaxed over the set.
+
+A label's score is the mean log-probability of its own tokens, read where the assistant's answer
+starts (the prompt with the generation prompt), so labels of different token lengths compare
+fairly; the softmax over the label set turns the scores into probabilities that sum to 1.
+Local backends score with one pass: the prompt once, then every label's continuation from its
+keys/values. A backend without `score_labels` (a remote endpoint, whose chat API returns no
+log-probabilities of a given continuation) yields no probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ladder.errors import InvalidInput
+from ladder.models.types import Message
+from ladder.store.db import DEFAULT_PROJECT
+
+
+def softmax(logps: list[float]) -> list[float]:
+    top = max(logps)
+    exps = [math.exp(x - top) for x in logps]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def label_probs(
+    model: str,
+    messages: list[Message],
+    labels: list[str],
+    *,
+    backend: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
+) -> dict[str, float] | None:
+    """{label: probability} for the answer to `messages`, or None where the backend cannot score."""
+    from ladder.models import service
+
+    b = service.open_backend(model, backend=backend, project_id=project_id)
+    scorer = getattr(b, "score_labels", None)
+    if scorer is None or not labels:
+        return None
+    labels = list(dict.fromkeys(labels))
+    return dict(zip(labels, softmax(scorer(messages, labels)), strict=True))
+
+
+def _label_tokens(labels: list[str], tokenize) -> list[list[int]]:
+    out = []
+    for label in labels:
+        ids = list(tokenize(label))
+        if not ids:
+            raise InvalidInput(f"label {label!r} has no tokens to score", param="labels")
+        out.append(ids)
+    return out
+
+
+def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
+    """Mean token log-probability of each label after the prompt (torch: prompt once, labels as a batch)."""
+    import torch
+    from transformers import DynamicCache
+
+    prompt = backend.encode(messages)
+    conts = _label_tokens(labels, lambda s: backend.tok.encode(s, add_special_tokens=False))
+    device = backend.device
+    with torch.inference_mode():
+        cache = DynamicCache()
+        out = backend.model(
+            input_ids=torch.tensor([prompt], device=device), past_key_values=cache, use_cache=True, logits_to_keep=1
+        )
+        first = out.logits[0, -1].float().log_softmax(-1)
+        totals = [float(first[c[0]]) for c in conts]
+        width = max(len(c) for c in conts) - 1
+        if width > 0:
+            # Every label continues the same prompt: its keys/values are copied to one row per label.
+            # Right padding is harmless: a causal model's logits at a real token never see later pads.
+            cache.batch_repeat_interleave(len(conts))
+            ids = torch.full((len(conts), width), backend.pad_id, dtype=torch.long)
+            for i, c in enumerate(conts):
+                if len(c) > 1:
+                    ids[i, : len(c) - 1] = torch.tensor(c[:-1])
+            logp = backend.model(input_ids=ids.to(device), past_key_values=cache, use_cache=True).logits
+            logp = logp.float().log_softmax(-1)
+            for i, c in enumerate(conts):
+                totals[i] += sum(float(logp[i, j - 1, c[j]]) for j in range(1, len(c)))
+    return [t / len(c) for t, c in zip(totals, conts, strict=True)]
+
+
+def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
+    """The same scores on llama.cpp: the prompt evaluated once, then each label token by token from it.
+
+    The context keeps logits of the last evaluated token only (no `logits_all`, which would cost
+    memory on every generation), so a label is fed one token at a time; the prompt's KV cache is kept
+    and reused by the next generation of the same prompt.
+    """
+    import llama_cpp
+    import numpy as np
+
+    llm = backend.llm
+    prompt, _ = backend._prompt(messages)
+    conts = _label_tokens(labels, lambda s: llm.tokenize(s.encode("utf-8"), add_bos=False, special=False))
+    n_vocab = llm.n_vocab()
+
+    def last_logp() -> np.ndarray:
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+        row = row.astype(np.float64)
+        row -= row.max()
+        return row - np.log(np.exp(row).sum())
+
+    with backend._lock:
+        # Reuse what the context already holds of this prompt (a generation just ran on it), but
+        # evaluate at least its last token: that step's logits are the first label token's.
+        held = llm.input_ids[: llm.n_tokens].tolist()
+        keep = 0
+        while keep < min(len(held), len(prompt) - 1) and held[keep] == prompt[keep]:
+            keep += 1
+        llm.n_tokens = keep
+        llm.eval(prompt[keep:])
+        first = last_logp()
+        scores = []
+        for c in conts:
+            total = float(first[c[0]])
+            llm.n_tokens = len(prompt)
+            for j in range(1, len(c)):
+                llm.eval([c[j - 1]])
+                total += float(last_logp()[c[j]])
+            scores.append(total / len(c))
+        # The context's logits are now a label's: leave the prompt's last token unevaluated so the
+        # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
+        llm.n_tokens = len(prompt) - 1
+    return scores
