@@ -1,0 +1,104 @@
+"""Label probabilities on the tiny random Llama: a distribution over the label set, the same in run and run_batch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ladder.models import label_scores, service
+from ladder.models.types import Message
+from ladder.pipelines.config import PipelineConfig
+from ladder.pipelines.pipeline import Pipeline
+
+# One- and multi-token labels, so the length normalisation and the batched continuations both matter.
+LABELS = ["billing", "card arrival", "lost or stolen card", "refund"]
+INPUTS = ["my card has not come", "I was charged twice", "where is my refund", "someone took my wallet"]
+
+
+def _pipe(model: str, **kw) -> Pipeline:
+    cfg = {"model": model, "parser": {"kind": "label", "labels": LABELS}, "max_tokens": 6}
+    cfg.update(kw)
+    return Pipeline(PipelineConfig.from_dict(cfg))
+
+
+def _by_hand(model: str, messages: list[Message], label: str) -> float:
+    """A label's mean token log-probability from one plain forward pass over prompt + label."""
+    import torch
+
+    b = service.open_backend(model)
+    prompt = b.encode(messages)
+    ids = b.tok.encode(label, add_special_tokens=False)
+    with torch.inference_mode():
+        logits = b.model(input_ids=torch.tensor([prompt + ids])).logits[0].float().log_softmax(-1)
+    return sum(float(logits[len(prompt) + j - 1, t]) for j, t in enumerate(ids)) / len(ids)
+
+
+def test_probs_sum_to_one_and_match_a_plain_forward_pass(tiny_model):
+    r = _pipe(tiny_model).run(INPUTS[0])
+    assert set(r.label_probs) == set(LABELS)
+    assert abs(sum(r.label_probs.values()) - 1) < 1e-4
+    assert r.confidence == max(r.label_probs.values())
+    # The shared-prefix batched pass scores what a separate full forward of each label scores.
+    ((msgs, _),) = _pipe(tiny_model).prepare_batch([INPUTS[0]])
+    want = label_scores.softmax([_by_hand(tiny_model, msgs, label) for label in LABELS])
+    assert [r.label_probs[label] for label in LABELS] == pytest.approx(want, abs=1e-4)
+
+
+def test_run_and_run_batch_agree(tiny_model):
+    pipe = _pipe(tiny_model)
+    batch = pipe.run_batch(INPUTS, batch_size=4)
+    for text, b in zip(INPUTS, batch, strict=True):
+        one = pipe.run(text)
+        assert one.label_probs == pytest.approx(b.label_probs, abs=1e-4)
+        assert abs(sum(b.label_probs.values()) - 1) < 1e-4
+
+
+def test_the_greedy_first_token_is_the_most_probable_single_token_label(tiny_model):
+    """For one-token labels the top probability is the label greedy constrained decoding picks first."""
+    import torch
+
+    labels = ["yes", "no", "maybe", "later"]
+    pipe = _pipe(tiny_model, parser={"kind": "label", "labels": labels})
+    b = service.open_backend(tiny_model)
+    assert all(len(b.tok.encode(x, add_special_tokens=False)) == 1 for x in labels)
+    for text in INPUTS:
+        ((msgs, _),) = pipe.prepare_batch([text])
+        with torch.inference_mode():
+            logits = b.model(input_ids=torch.tensor([b.encode(msgs)])).logits[0, -1]
+        ids = [b.tok.encode(x, add_special_tokens=False)[0] for x in labels]
+        greedy = labels[max(range(len(labels)), key=lambda i: float(logits[ids[i]]))]
+        probs = pipe.run(text).label_probs
+        assert max(probs, key=probs.get) == greedy
+
+
+def test_cached_answers_still_carry_probs(tiny_model):
+    pipe = _pipe(tiny_model)
+    first = pipe.run_batch(INPUTS[:2], use_cache=True)
+    again = pipe.run_batch(INPUTS[:2], use_cache=True)
+    assert all(r.cached for r in again)
+    assert [r.label_probs for r in again] == [pytest.approx(r.label_probs, abs=1e-6) for r in first]
+
+
+def test_stream_ends_with_the_probs(tiny_model):
+    *_, last = _pipe(tiny_model).stream(INPUTS[1])
+    assert abs(sum(last.label_probs.values()) - 1) < 1e-4
+
+
+def test_free_text_pipelines_carry_none(tiny_model):
+    r = Pipeline(PipelineConfig(model=tiny_model, max_tokens=3)).run("hello")
+    assert r.label_probs is None and r.confidence is None and not r.abstained
+
+
+def test_abstain_below_returns_the_fallback_label(tiny_model):
+    # Four labels on a random model: the top probability is far under 0.99 and well above 0.01.
+    sure = _pipe(tiny_model, abstain_below=0.01).run(INPUTS[0])
+    assert not sure.abstained and sure.parsed != "needs_review"
+    unsure = _pipe(tiny_model, abstain_below=0.99, abstain_label="to_a_person").run(INPUTS[0])
+    assert unsure.abstained and unsure.parsed == "to_a_person" and unsure.text == "to_a_person"
+    assert unsure.confidence < 0.99 and unsure.label_probs == pytest.approx(sure.label_probs)
+
+
+def test_softmax_is_stable_for_very_negative_scores():
+    p = label_scores.softmax([-1000.0, -1001.0])
+    assert p == pytest.approx([1 / (1 + math.exp(-1)), 1 / (1 + math.exp(1))])
