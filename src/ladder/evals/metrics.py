@@ -134,3 +134,91 @@ def paired_bootstrap(
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else 0.0
+
+
+# -- calibration: do label probabilities mean what they say? --------------------------------------
+def reliability_bins(confidences: Sequence[float], correct: Sequence[float], n_bins: int = 10) -> list[dict]:
+    """Equal-width confidence bins: items, mean confidence and accuracy in each (empty bins included).
+
+    A confidence of exactly 1.0 falls in the last bin, as in the usual definition of ECE.
+    """
+    conf = np.asarray(confidences, dtype=float)
+    ok = np.asarray(correct, dtype=float)
+    which = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        sel = which == b
+        n = int(sel.sum())
+        out.append(
+            {
+                "lo": b / n_bins,
+                "hi": (b + 1) / n_bins,
+                "n": n,
+                "confidence": float(conf[sel].mean()) if n else None,
+                "accuracy": float(ok[sel].mean()) if n else None,
+            }
+        )
+    return out
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[float], n_bins: int = 10) -> float:
+    """Sum over bins of (share of items) x |accuracy - mean confidence|; 0 is perfectly calibrated."""
+    total = len(confidences)
+    if not total:
+        return 0.0
+    return float(
+        sum(
+            b["n"] / total * abs(b["accuracy"] - b["confidence"])
+            for b in reliability_bins(confidences, correct, n_bins)
+            if b["n"]
+        )
+    )
+
+
+COVERAGE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))  # 0.0 (answer everything) to 0.95
+
+
+def coverage_curve(
+    confidences: Sequence[float], correct: Sequence[float], thresholds: Sequence[float] = COVERAGE_THRESHOLDS
+) -> list[dict]:
+    """Answer only items at or above each confidence threshold (the rest go to a person).
+
+    coverage: the share answered; accuracy: on the answered ones (None when none is answered).
+    """
+    conf = np.asarray(confidences, dtype=float)
+    ok = np.asarray(correct, dtype=float)
+    out = []
+    for t in thresholds:
+        keep = conf >= t
+        n = int(keep.sum())
+        out.append(
+            {
+                "threshold": float(t),
+                "coverage": n / len(conf) if len(conf) else 0.0,
+                "accuracy": float(ok[keep].mean()) if n else None,
+                "answered": n,
+            }
+        )
+    return out
+
+
+def calibration(label_probs: Sequence[dict[str, float] | None], refs: Sequence[str], n_bins: int = 10) -> dict | None:
+    """ECE, reliability bins and the coverage curve of the items that carry label probabilities.
+
+    Each item is judged by its most probable label (the probabilities' own answer) against the
+    reference; None when no item has probabilities (e.g. a remote model).
+    """
+    conf, ok = [], []
+    for probs, ref in zip(label_probs, refs, strict=True):
+        if probs:
+            top = max(probs, key=probs.get)
+            conf.append(probs[top])
+            ok.append(exact_match(top, ref))
+    if not conf:
+        return None
+    return {
+        "n": len(conf),
+        "ece": expected_calibration_error(conf, ok, n_bins),
+        "bins": reliability_bins(conf, ok, n_bins),
+        "coverage": coverage_curve(conf, ok),
+    }

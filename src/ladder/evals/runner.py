@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ladder.evals import scoring
-from ladder.evals.metrics import percentile
+from ladder.evals.metrics import calibration, percentile
 from ladder.evals.testset import TestItem
 from ladder.ids import new_id
 from ladder.models.registry import get_model
@@ -41,6 +41,8 @@ class EvalRun:
     rows: list[dict] = field(default_factory=list)
     test_set: str | None = None
     report_dir: str | None = None
+    # label pipelines with probabilities: ECE, reliability bins, accuracy vs coverage (metrics.calibration)
+    calibration: dict | None = None
 
     def summary(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "rows"}
@@ -79,6 +81,9 @@ def _row(i: int, item: TestItem, res: PipelineResult, labels: list[str]) -> dict
         "citations": [as_plain(c) for c in res.citations],
         "dropped": res.dropped_citations,
         "hits": [as_plain(h) for h in res.hits],
+        "label_probs": res.label_probs,
+        "confidence": res.confidence,
+        "abstained": res.abstained,
     }
 
 
@@ -195,6 +200,7 @@ def run_eval(
         labels=labels,
         rows=rows,
         test_set=test_set,
+        calibration=calibration([r["label_probs"] for r in rows], [r["reference"] for r in rows]),
     )
     if store:
         from ladder.evals.store import save_run

@@ -35,6 +35,9 @@ def save_run(run, *, project_id: str = DEFAULT_PROJECT) -> None:
                 "cached": r["cached"],
                 "error": r["error"],
                 "judge": r.get("judge"),
+                # label pipelines: each label's probability, and whether the answer was routed to a person
+                "label_probs": r.get("label_probs"),
+                "abstained": bool(r.get("abstained")),
                 "hits": [{k: v for k, v in h.items() if k != "text"} for h in r["hits"] if isinstance(h, dict)],
             }
             conn.execute(
