@@ -16,6 +16,7 @@ from ladder.models import service
 from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
 from ladder.pipelines import cache
 from ladder.pipelines.config import PipelineConfig
+from ladder.pipelines.output_contract import OutputContract
 from ladder.store.db import DEFAULT_PROJECT
 
 Messages = list[Message] | list[dict] | str
@@ -38,6 +39,7 @@ class PipelineResult:
     # label pipelines on a backend that can score: each label's probability (they sum to 1)
     label_probs: dict[str, float] | None = None
     abstained: bool = False  # the top probability was under `abstain_below`: `parsed` is the fallback
+    constraint_mode: str | None = None  # the backend's word on the constraint: "native" or "validated"
 
     @property
     def confidence(self) -> float | None:
@@ -72,8 +74,11 @@ class Pipeline:
         version: int | None = None,
         bot_id: str | None = None,
         project_id: str = DEFAULT_PROJECT,
+        contract: OutputContract | None = None,
     ):
         self.config = config
+        # A response_format asked for on this request: its instruction, constraint and check (output_contract).
+        self.contract = contract
         self.name = name
         self.version = version
         self.id = bot_id
@@ -134,7 +139,8 @@ class Pipeline:
         return out
 
     def request(self, messages: list[Message]) -> ChatRequest:
-        return ChatRequest(messages, self.config.params)
+        req = ChatRequest(messages, self.config.params)
+        return self.contract.apply(req) if self.contract is not None else req
 
     def _score(self, result: PipelineResult, messages: list[Message], backend: str | None) -> None:
         """Label probabilities for a label answer, and the abstention they may call for."""
@@ -157,6 +163,8 @@ class Pipeline:
     # -- results -----------------------------------------------------------------------------------
     def _finish(self, resp: ChatResponse, hits: list, cached: bool = False) -> PipelineResult:
         parsed, valid = self.config.parser.parse(resp.text)
+        if self.contract is not None:
+            valid = valid and self.contract.check(resp.text).ok
         citations, dropped = [], 0
         if hits:
             from ladder.knowledge import rag
@@ -173,6 +181,7 @@ class Pipeline:
             list(hits),
             resp.finish_reason,
             cached,
+            constraint_mode=getattr(resp, "constraint_mode", None),
         )
 
     # -- the three ways to call it ---------------------------------------------------------------

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 from ladder.errors import InvalidInput
 from ladder.models.types import ChatRequest, Delta
+from ladder.pipelines.output_contract import OutputContract
+from ladder.pipelines.request_settings import ClientSettings
 
 PREFIX = "bot:"
 
@@ -22,10 +24,16 @@ def bot_names(project_id: str) -> list[str]:
     return [p.name for p in service.list_bots(project_id=project_id)]
 
 
-def _pipeline(model: str, project_id: str):
+def _pipeline(model: str, project_id: str, client: ClientSettings | None = None, contract=None):
+    """The bot's pipeline for this request: the client's settings within its rules, and its response_format."""
     from ladder.pipelines import service
+    from ladder.pipelines.pipeline import Pipeline
 
-    return service.get_bot(model[len(PREFIX) :], project_id=project_id)
+    pipe = service.get_bot(model[len(PREFIX) :], project_id=project_id)
+    config = client.apply(pipe.config) if client is not None else pipe.config
+    return Pipeline(
+        config, name=pipe.name, version=pipe.version, bot_id=pipe.id, project_id=pipe.project_id, contract=contract
+    )
 
 
 def citations_of(result) -> list:
@@ -38,23 +46,52 @@ def _messages(req: ChatRequest) -> list[dict]:
     return [m.as_dict() for m in req.messages]
 
 
-def chat(model: str, req: ChatRequest, project_id: str) -> dict:
-    """One answer of the bot's pipeline: text, finish reason, usage and citations."""
-    pipe = _pipeline(model, project_id)
-    result = pipe.run(_messages(req), source="api")
-    if result.error:
-        raise InvalidInput(result.error, param="messages")
+def chat(
+    model: str,
+    req: ChatRequest,
+    project_id: str,
+    *,
+    client: ClientSettings | None = None,
+    contract: OutputContract | None = None,
+) -> dict:
+    """One answer of the bot's pipeline: text, finish reason, usage and citations (under `contract`, checked)."""
+    pipe = _pipeline(model, project_id, client, contract)
+    messages = _messages(req)
+
+    def attempt(i: int):
+        # A retry (only for a backend that cannot constrain) samples with the next seed, as plain models do.
+        p = pipe if i == 0 else _reseeded(pipe, i)
+        result = p.run(messages, source="api")
+        if result.error:
+            raise InvalidInput(result.error, param="messages")
+        return result
+
+    if contract is None:
+        result, text = attempt(0), None
+    else:
+        result, text = contract.enforce(attempt)
     return {
-        "text": result.text,
+        "text": result.text if text is None else text,
         "finish_reason": result.finish_reason,
         "usage": result.usage,
         "citations": citations_of(result),
     }
 
 
-def stream_factory(model: str, req: ChatRequest, project_id: str) -> Callable[[], Iterator]:
+def _reseeded(pipe, attempt: int):
+    from ladder.pipelines.pipeline import Pipeline
+
+    config = pipe.config.replace(seed=(pipe.config.seed or 0) + attempt)
+    return Pipeline(
+        config, name=pipe.name, version=pipe.version, bot_id=pipe.id, project_id=pipe.project_id, contract=pipe.contract
+    )
+
+
+def stream_factory(
+    model: str, req: ChatRequest, project_id: str, *, client: ClientSettings | None = None
+) -> Callable[[], Iterator]:
     """Resolves the bot now (404 before the response starts); the factory yields deltas and citations."""
-    pipe = _pipeline(model, project_id)
+    pipe = _pipeline(model, project_id, client)
     messages = _messages(req)
 
     def run() -> Iterator:

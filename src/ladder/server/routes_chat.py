@@ -13,6 +13,8 @@ from ladder.errors import InvalidInput, NotFound
 from ladder.ids import new_id
 from ladder.models.text_stops import stop_list
 from ladder.models.types import ChatRequest, GenerationParams, Message
+from ladder.pipelines.output_contract import OutputContract
+from ladder.pipelines.request_settings import ClientSettings
 from ladder.server import bots_bridge, jsonformat
 from ladder.server.deps import Principal, in_thread, principal, state
 from ladder.server.schemas import ChatCompletionRequest, ChatMessageIn, EmbeddingRequest
@@ -92,16 +94,6 @@ def _to_request(body: ChatCompletionRequest, cap: int, default_max: int) -> Chat
     return ChatRequest(msgs, params)
 
 
-def _with_instruction(req: ChatRequest, schema: dict) -> ChatRequest:
-    note = jsonformat.instruction(schema)
-    msgs = list(req.messages)
-    if msgs and msgs[0].role == "system":
-        msgs[0] = Message("system", msgs[0].content + "\n\n" + note)
-    else:
-        msgs.insert(0, Message("system", note))
-    return ChatRequest(msgs, req.params)
-
-
 def _usage(u) -> dict:
     return {
         "prompt_tokens": u.prompt_tokens,
@@ -110,32 +102,42 @@ def _usage(u) -> dict:
     }
 
 
-def _complete(model: str, req: ChatRequest, schema: dict | None, project_id: str, counter) -> dict:
-    """One blocking completion (bot or model), with the JSON check and one retry when a format is asked."""
+def _client_settings(body: ChatCompletionRequest) -> ClientSettings:
+    """What the client set itself; a bot keeps its own value of everything else."""
+    return ClientSettings(
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        seed=body.seed,
+        stop=tuple(stop_list(body.stop)),
+    )
+
+
+def _complete(
+    model: str,
+    req: ChatRequest,
+    client: ClientSettings,
+    contract: OutputContract | None,
+    project_id: str,
+    counter,
+) -> dict:
+    """One blocking completion (bot or model), under the response_format's contract when one is asked."""
     from ladder.models import service
 
     with counter.generating():
         if bots_bridge.is_bot(model):
-            return bots_bridge.chat(model, req, project_id)
-        if schema is None:
+            return bots_bridge.chat(model, req, project_id, client=client, contract=contract)
+        if contract is None:
             resp = service.chat(model, req, project_id=project_id)
             return {"text": resp.text, "finish_reason": resp.finish_reason, "usage": resp.usage}
-        req = _with_instruction(req, schema)
-        why = ""
-        for attempt in range(2):
-            attempt_req = ChatRequest(
-                req.messages, dataclasses.replace(req.params, seed=(req.params.seed or 0) + attempt)
-            )
-            resp = service.chat(model, attempt_req, project_id=project_id)
-            text, why = jsonformat.check(resp.text, schema)
-            if text is not None:
-                return {"text": text, "finish_reason": "stop", "usage": resp.usage}
-        raise jsonformat.InvalidModelOutput(
-            f"the model's answer did not satisfy response_format after 2 attempts: {why}; try a larger "
-            "max_tokens, a clearer prompt or a stronger model",
-            code="invalid_model_output",
-            param="response_format",
-        )
+        req = contract.apply(req)
+
+        def attempt(i: int):
+            params = dataclasses.replace(req.params, seed=(req.params.seed or 0) + i)
+            return service.chat(model, ChatRequest(req.messages, params), project_id=project_id)
+
+        resp, text = contract.enforce(attempt)
+        return {"text": text, "finish_reason": resp.finish_reason, "usage": resp.usage}
 
 
 def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None, usage_null: bool) -> dict:
@@ -157,11 +159,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     st = state(request)
     await in_thread(_check_model, body.model, who.project_id)
     req = _to_request(body, st.config.max_tokens_cap, st.config.default_max_tokens)
+    client = _client_settings(body)
     # Checking a user's JSON Schema (its patterns compiled) is CPU work: off the event loop too.
-    schema = await in_thread(jsonformat.schema_of, body.response_format)
+    contract = await in_thread(jsonformat.contract_of, body.response_format)
     cid, created = new_id("chatcmpl"), int(time.time())
     if not body.stream:
-        out = await in_thread(_complete, body.model, req, schema, who.project_id, st.counter)
+        out = await in_thread(_complete, body.model, req, client, contract, who.project_id, st.counter)
         message = {"role": "assistant", "content": out["text"], "refusal": None}
         resp = {
             "id": cid,
@@ -178,7 +181,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     st.counter.open_stream(who.limit_key, st.config.max_streams_per_key)
     try:
-        make_iter = await in_thread(_open_stream, body.model, req, schema, who.project_id, st.counter)
+        make_iter = await in_thread(_open_stream, body.model, req, client, contract, who.project_id, st.counter)
     except BaseException:
         st.counter.close_stream(who.limit_key)
         raise
@@ -229,20 +232,30 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     )
 
 
-def _open_stream(model: str, req: ChatRequest, schema: dict | None, project_id: str, counter):
+def _open_stream(
+    model: str,
+    req: ChatRequest,
+    client: ClientSettings,
+    contract: OutputContract | None,
+    project_id: str,
+    counter,
+):
     """Validate (and load) before the response starts, so errors get a proper status; returns a factory."""
     from ladder.models import service
     from ladder.models.types import Delta, Usage
 
-    if schema is not None:
-        # The whole answer must be checked before any of it is sent: generate, then stream it at once.
-        out = _complete(model, req, schema, project_id, counter)
+    if contract is not None:
+        # The whole answer is checked before any of it is sent: generate, then stream it at once,
+        # with a bot's citations in the same chunk a streamed bot answer carries them in.
+        out = _complete(model, req, client, contract, project_id, counter)
         u = out["usage"]
-        return lambda: iter(
-            [Delta(out["text"]), Delta("", out["finish_reason"], Usage(u.prompt_tokens, u.completion_tokens))]
-        )
+        items: list = [Delta(out["text"])]
+        if "citations" in out:
+            items.append({"citations": out["citations"]})
+        items.append(Delta("", out["finish_reason"], Usage(u.prompt_tokens, u.completion_tokens)))
+        return lambda: iter(items)
     if bots_bridge.is_bot(model):
-        return bots_bridge.stream_factory(model, req, project_id)
+        return bots_bridge.stream_factory(model, req, project_id, client=client)
     it = service.stream(model, req, project_id=project_id)
     return lambda: it
 
