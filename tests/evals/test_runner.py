@@ -64,7 +64,9 @@ def test_llm_judge_scores_every_item(tiny_model, tmp_path):
         _write(tmp_path / "t.jsonl", [{"input": "x", "expected": "y"}, {"input": "z", "expected": "w"}])
     )
     run = run_eval(bot, items, judge_model=tiny_model, latency_sample=0)
-    assert run.headline == "judge" and all(0.0 <= r["judge"] <= 1.0 for r in run.rows)
+    # a random model rarely writes a digit: an ungraded item is missing (None), not a 0
+    assert run.headline == "judge" and all(r["judge"] is None or 0.0 <= r["judge"] <= 1.0 for r in run.rows)
+    assert run.missing == {"judge": sum(r["judge"] is None for r in run.rows)}
 
 
 def test_metric_names_are_checked(tiny_model, tmp_path):

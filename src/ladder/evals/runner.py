@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ladder.evals import scoring
+from ladder.evals.judge import missing as judge_missing
 from ladder.evals.metrics import calibration, percentile
 from ladder.evals.testset import TestItem
 from ladder.ids import new_id
@@ -41,6 +42,8 @@ class EvalRun:
     rows: list[dict] = field(default_factory=list)
     test_set: str | None = None
     report_dir: str | None = None
+    truncated: int = 0  # answers cut at max_tokens (finish_reason "length"): counted apart from wrong ones
+    missing: dict[str, int] = field(default_factory=dict)  # per metric, items it could not score (judge)
     # label pipelines with probabilities: ECE, reliability bins, accuracy vs coverage (metrics.calibration)
     calibration: dict | None = None
 
@@ -77,6 +80,7 @@ def _row(i: int, item: TestItem, res: PipelineResult, labels: list[str]) -> dict
         "prompt_tokens": res.usage.prompt_tokens,
         "completion_tokens": res.usage.completion_tokens,
         "cached": res.cached,
+        "truncated": res.finish_reason == "length",
         "error": res.error,
         "citations": [as_plain(c) for c in res.citations],
         "dropped": res.dropped_citations,
@@ -200,6 +204,8 @@ def run_eval(
         labels=labels,
         rows=rows,
         test_set=test_set,
+        truncated=sum(r["truncated"] for r in rows),
+        missing={"judge": judge_missing(rows)} if judge_model else {},
         calibration=calibration([r["label_probs"] for r in rows], [r["reference"] for r in rows]),
     )
     if store:

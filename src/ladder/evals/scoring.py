@@ -78,8 +78,8 @@ def per_item_scores(name: str, rows: list[dict]) -> list[float] | None:
             total = len(r["citations"]) + r["dropped"]
             out.append(len(r["citations"]) / total if total else 1.0)
         return out
-    if name == "judge":
-        return [r.get("judge", 0.0) for r in rows]
+    if name == "judge":  # a grade the judge did not give is missing, not low
+        return [r["judge"] for r in rows if r.get("judge") is not None]
     return None
 
 
@@ -96,6 +96,9 @@ def aggregate_fn(name: str, rows: list[dict], labels: list[str] | None) -> Calla
     if name == "field_f1":
         counts = [M.field_counts(r["parsed"], r["ref_json"]) for r in rows]
         return lambda idx: M.field_prf([counts[i] for i in idx])[2]
+    if name == "judge":  # the mean of the grades given, over whichever rows a resample draws
+        grades = np.asarray([np.nan if r.get("judge") is None else r["judge"] for r in rows], dtype=float)
+        return lambda idx: float(np.nanmean(grades[idx])) if np.isfinite(grades[idx]).any() else 0.0
     scores = np.asarray(per_item_scores(name, rows) or [0.0], dtype=float)
     return lambda idx: float(scores[idx[idx < len(scores)]].mean()) if len(scores) else 0.0
 
@@ -121,6 +124,8 @@ PASS_THRESHOLD = {"rouge_l": 0.5, "embed_sim": 0.8, "judge": 0.75}
 def passes(name: str, rows: list[dict]) -> list[bool]:
     """Per-item pass/fail on the headline metric (or its per-item form, e.g. accuracy for macro-F1)."""
     item = ITEM_METRIC.get(name, name)
+    if item == "judge":  # an item without a grade has not passed
+        return [r.get("judge") is not None and r["judge"] >= PASS_THRESHOLD["judge"] - 1e-9 for r in rows]
     if item == "recall_at_k":
         item = "accuracy" if rows and rows[0].get("labels") else "rouge_l"
     scores = per_item_scores(item, rows)

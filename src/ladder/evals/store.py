@@ -35,6 +35,7 @@ def save_run(run, *, project_id: str = DEFAULT_PROJECT) -> None:
                 "cached": r["cached"],
                 "error": r["error"],
                 "judge": r.get("judge"),
+                "truncated": bool(r.get("truncated")),  # cut at max_tokens, not a wrong answer
                 # label pipelines: each label's probability, and whether the answer was routed to a person
                 "label_probs": r.get("label_probs"),
                 "abstained": bool(r.get("abstained")),
