@@ -116,3 +116,46 @@ def test_run_run_batch_and_stream_send_the_constraint(tiny_model, sent, constrai
     want = None if constrained is False else Constraint.choice(LABELS)
     assert len(sent) == 5
     assert all(r.params.constraint == want for r in sent)
+
+
+def _pairs_file(path, pairs):
+    import json
+
+    path.write_text("".join(json.dumps({"input": i, "expected": o}) + "\n" for i, o in pairs))
+    return path
+
+
+CLIMB_TRAIN = [
+    (f"message {i} about {'bills' if i % 2 else 'parcels'}", "billing" if i % 2 else "shipping") for i in range(8)
+]
+CLIMB_TEST = [("my bill is wrong", "billing"), ("parcel late", "shipping")]
+
+
+@pytest.mark.parametrize(("flags", "word"), [([], "yes"), (["--free"], "no")])
+def test_ladder_climb_constrains_each_rung_unless_free(tiny_model, tmp_path, flags, word):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from ladder.cli.main import app
+
+    train = _pairs_file(tmp_path / "train.jsonl", CLIMB_TRAIN)
+    test = _pairs_file(tmp_path / "test.jsonl", CLIMB_TEST)
+    out = CliRunner().invoke(
+        app,
+        ["climb", "--train", str(train), "--test", str(test), "--model", tiny_model, "--target", "accuracy=0"]
+        + flags
+        + ["--batch-size", "2"],
+        env={"COLUMNS": "250"},
+    )
+    assert out.exit_code == 0, out.output
+    report = next(Path(p) for p in out.output.split() if p.endswith("report.html")).parent
+    md = (report / "report.md").read_text()
+    # The ladder table comes first (the routing table below it has the same first columns).
+    lines = [line for line in md.splitlines() if line.startswith(("| rung", "| prompt"))]
+    header, prompt_row = lines[:2]
+    cells = dict(zip(header.split("|"), prompt_row.split("|"), strict=True))
+    assert cells[" constrained "].strip() == word
+    assert float(cells[" ECE "]) >= 0.0  # the label rung's probabilities were scored and calibrated
+    assert "Routing low-confidence answers to a person" in md
+    assert {"reliability.png", "coverage.png"} <= {p.name for p in report.iterdir()}

@@ -74,6 +74,9 @@ def climb_cmd(
     output_col: str = typer.Option(None),
     batch_size: int = typer.Option(16, help="Eval items per forward pass."),
     no_regression: bool = typer.Option(False, help="Skip the forgetting check of a tuned model."),
+    free: bool = typer.Option(
+        False, "--free", help="Decode every rung freely (no label-set/schema constraint), to see what it buys."
+    ),
 ) -> None:
     """Climb the ladder: prompt -> few-shot -> RAG -> fine-tune, all on one test set; recommend a rung."""
     from ladder.climb.advisor import Answers, advise
@@ -98,6 +101,7 @@ def climb_cmd(
         hyperparameters=hp,
         batch_size=batch_size,
         regression=not no_regression,
+        constrained=not free,
     )
     console.rule("climb")
     print_result(climb(train_items, test_items, opts, ui=ConsoleUI()))

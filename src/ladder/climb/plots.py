@@ -1,4 +1,4 @@
-"""Report plots as PNG bytes (matplotlib, Agg): quality with intervals, latency, cost, loss, confusion matrix."""
+"""Report plots as PNG bytes (matplotlib, Agg): quality, latency, cost, loss, confusion, calibration, coverage."""
 
 from __future__ import annotations
 
@@ -105,4 +105,41 @@ def confusion(preds: list, refs: list[str], labels: list[str], title: str) -> by
                         color="white" if m[i, j] > m.max() / 2 else "black",
                     )
     ax.set_title(title)
+    return _png(fig)
+
+
+def reliability(names: list[str], bins: list[list[dict]]) -> bytes:
+    """Reliability diagram: accuracy against mean confidence per bin, one line per rung; the diagonal is ideal."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, bs in zip(names, bins, strict=True):
+        pts = [(b["confidence"], b["accuracy"], b["n"]) for b in bs if b["n"]]
+        if pts:
+            x, y, n = zip(*pts, strict=True)
+            ax.plot(x, y, marker="o", label=name)
+            # Marker area follows the bin's share of items: a point from 2 items counts for little.
+            ax.scatter(x, y, s=[20 + 200 * k / sum(n) for k in n], alpha=0.3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (top label probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability (10 equal-width bins)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def coverage(names: list[str], curves: list[list[dict]]) -> bytes:
+    """Accuracy of the answered items against the share answered, abstaining below a confidence threshold."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    for name, pts in zip(names, curves, strict=True):
+        kept = [(p["coverage"], p["accuracy"]) for p in pts if p["accuracy"] is not None]
+        if kept:
+            x, y = zip(*kept, strict=True)
+            ax.plot(x, y, marker=".", label=name)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("coverage (share answered; the rest go to a person)")
+    ax.set_ylabel("accuracy on the answered")
+    ax.set_title("accuracy vs coverage")
+    ax.legend(fontsize=7)
     return _png(fig)

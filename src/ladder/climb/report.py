@@ -13,6 +13,14 @@ from ladder.settings import get_settings
 from ladder.store.blobs import atomic_dir, commit_dir
 
 WORST = 10
+ROUTING_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # the confidence cut-offs the routing table shows
+
+
+ROUTING_NOTE = (
+    "Each answer's confidence is its top label probability. Answering only at or above a cut-off "
+    "(pipeline setting abstain_below) sends the rest to a person: the share answered and its accuracy. "
+    "ECE: expected calibration error over 10 equal-width bins (0 = probabilities mean what they say)."
+)
 
 
 def reports_dir() -> Path:
@@ -40,6 +48,29 @@ def _worst(result) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def _routing(result) -> tuple[list[str], list[list[str]]]:
+    """Per rung with label probabilities: at each cut-off, the share answered and its accuracy."""
+    ran = [r for r in result.rungs if r.run is not None and r.run.calibration]
+    if not ran:
+        return [], []
+    header = ["rung", "ECE"] + [f"answer if p >= {t:.1f}" for t in ROUTING_THRESHOLDS]
+    body = []
+    for r in ran:
+        cal = r.run.calibration
+        by_t = {round(p["threshold"], 2): p for p in cal["coverage"]}
+        cells = [r.name, f"{cal['ece']:.3f}"]
+        for t in ROUTING_THRESHOLDS:
+            p = by_t.get(round(t, 2))
+            if p is None:
+                cells.append("-")
+            elif p["accuracy"] is None:
+                cells.append("0% answered")
+            else:
+                cells.append(f"{p['coverage']:.0%} answered, {p['accuracy']:.0%} right")
+        body.append(cells)
+    return header, body
+
+
 def _short(text: str, n: int) -> str:
     t = " ".join(str(text).split())
     return t if len(t) <= n else t[: n - 1] + "…"
@@ -61,8 +92,17 @@ def _figures(result) -> dict[str, bytes]:
     )
     figs["latency.png"] = plots.latency(names, [r.run.p50_ms for r in ran], [r.run.p95_ms for r in ran])
     figs["cost.png"] = plots.cost(names, [r.run.cost_per_1k for r in ran])
-    if result.loss:
+    if result.tune_metric:
+        from ladder.climb.tune_plot import validation_curve
+
+        figs["loss.png"] = validation_curve(result.loss, **result.tune_metric)
+    elif result.loss:
         figs["loss.png"] = plots.loss_curve(result.loss)
+    calibrated = [r for r in ran if r.run.calibration]
+    if calibrated:
+        cnames = [r.name for r in calibrated]
+        figs["reliability.png"] = plots.reliability(cnames, [r.run.calibration["bins"] for r in calibrated])
+        figs["coverage.png"] = plots.coverage(cnames, [r.run.calibration["coverage"] for r in calibrated])
     if result.labels:
         pick = next((r for r in ran if r.name == result.recommendation.get("rung")), ran[-1])
         figs["confusion.png"] = plots.confusion(
@@ -97,6 +137,7 @@ def write_report(result, *, title: str | None = None) -> Path:
     title = title or f"ladder climb {result.id}"
     header, body = tbl.rows(result)
     wh, wb = _worst(result)
+    rh, rb = _routing(result)
     figs = _figures(result)
     for name, data in figs.items():
         (tmp / name).write_bytes(data)
@@ -115,12 +156,15 @@ def write_report(result, *, title: str | None = None) -> Path:
         + _summary_lines(result)
         + [""]
     )
+    if rb:
+        md += ["## Routing low-confidence answers to a person", "", ROUTING_NOTE, "", tbl.markdown(rh, rb), ""]
     md += [f"![{n}]({n})" for n in figs] + [""]
     if wb:
         md += ["## Worst failures, side by side", "", tbl.markdown(wh, wb), ""]
     (tmp / "report.md").write_text("\n".join(md), encoding="utf-8")
     (tmp / "report.html").write_text(
-        _html(title, intro[2], header, body, _summary_lines(result), figs, wh, wb, latency_note), encoding="utf-8"
+        _html(title, intro[2], header, body, _summary_lines(result), figs, wh, wb, latency_note, (rh, rb)),
+        encoding="utf-8",
     )
     (tmp / "summary.json").write_text(json.dumps(_summary(result), indent=2, default=str), encoding="utf-8")
     commit_dir(tmp, final)
@@ -154,7 +198,7 @@ def _md_inline(text: str) -> str:
     return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def _html(title, intro, header, body, summary, figs, wh, wb, latency_note) -> str:
+def _html(title, intro, header, body, summary, figs, wh, wb, latency_note, routing=((), ())) -> str:
     items, in_list = [], False
     for line in summary:
         if line.startswith("- "):
@@ -175,6 +219,12 @@ def _html(title, intro, header, body, summary, figs, wh, wb, latency_note) -> st
         for n, d in figs.items()
     )
     worst = f"<h2>Worst failures, side by side</h2>{_table_html(wh, wb)}" if wb else ""
+    rh, rb = routing
+    if rb:
+        worst = (
+            f"<h2>Routing low-confidence answers to a person</h2><p>{html.escape(ROUTING_NOTE)}</p>"
+            f"{_table_html(list(rh), list(rb))}{worst}"
+        )
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;"

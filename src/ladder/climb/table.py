@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-COLUMNS = ("rung", "{metric} (95% CI)", "format", "p50 ms", "p95 ms", "$/1k req", "set-up", "note")
+COLUMNS = (
+    "rung",
+    "{metric} (95% CI)",
+    "format",
+    "constrained",
+    "ECE",
+    "p50 ms",
+    "p95 ms",
+    "$/1k req",
+    "set-up",
+    "note",
+)
 
 
 def setup_text(setup: dict) -> str:
@@ -14,13 +25,18 @@ def setup_text(setup: dict) -> str:
     )
 
 
+def constrained_text(config) -> str:
+    """yes: decoded under the output format; no: free decoding, the format only checked afterwards."""
+    return "-" if config is None else ("yes" if config.is_constrained else "no")
+
+
 def rows(result) -> tuple[list[str], list[list[str]]]:
     metric = result.headline
     header = [c.format(metric=metric) for c in COLUMNS]
     out = []
     for r in result.rungs:
         if r.run is None:
-            out.append([r.name, "-", "-", "-", "-", "-", setup_text(r.setup), r.skipped or ""])
+            out.append([r.name] + ["-"] * 7 + [setup_text(r.setup), r.skipped or ""])
             continue
         run = r.run
         v = run.metrics.get(metric, run.value)
@@ -36,6 +52,8 @@ def rows(result) -> tuple[list[str], list[list[str]]]:
                 r.name,
                 f"{v:.3f} ({run.ci[0]:.3f}-{run.ci[1]:.3f})",
                 f"{run.format_compliance:.0%}",
+                constrained_text(r.config),
+                f"{run.calibration['ece']:.3f}" if run.calibration else "-",
                 f"{run.p50_ms:.0f}",
                 f"{run.p95_ms:.0f}",
                 f"{run.cost_per_1k:.4f}",
