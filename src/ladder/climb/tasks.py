@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
 from ladder.errors import InvalidInput
 from ladder.evals.testset import TestItem
 from ladder.pipelines.parsers import ParserSpec
+from ladder.store.db import DEFAULT_PROJECT
 
 TASKS = ("classification", "extraction", "style", "knowledge", "open")
 HEADLINE = {
@@ -81,11 +85,52 @@ def instruction_for(task: str, train: list[TestItem], labels: list[str] | None =
     return ("You are a helpful assistant. Answer accurately and concisely.", "", ParserSpec("text"))
 
 
-def max_tokens_for(task: str, train: list[TestItem], tokenizer_ratio: float = 1.6) -> int:
-    """Room for the longest training answer (words x a tokens-per-word ratio), within sane bounds."""
-    longest = max((len(t.reference.split()) for t in train), default=32)
+TokenCounter = Callable[[str], int]
+MAX_ANSWER_TOKENS = 512  # a rung's prompt (instruction, shots, passages) must still fit the context beside it
+MARGIN = 1.15  # answers longer than the longest training one, and constrained JSON's own spacing
+
+
+def max_tokens_for(task: str, train: list[TestItem], count_tokens: TokenCounter) -> int:
+    """Room for the longest training answer as the model's tokenizer counts it, plus a margin.
+
+    Counting words undercounts answers dense in tokens (upper-case codes, addresses, numbers, JSON
+    punctuation): they were cut mid-answer and scored as format failures.
+    """
+    longest = max((count_tokens(t.reference) for t in train), default=32)
     floor = {"classification": 8, "extraction": 48}.get(task, 64)
-    return int(min(512, max(floor, longest * tokenizer_ratio + 4)))
+    return int(min(MAX_ANSWER_TOKENS, max(floor, math.ceil(longest * MARGIN) + 4)))
+
+
+def token_counter(model: str, project_id: str = DEFAULT_PROJECT) -> TokenCounter:
+    """How many tokens `model` spends on a text, read from its tokenizer alone (no weights are loaded).
+
+    A GGUF file gives llama.cpp's vocabulary (`vocab_only`), a Hugging Face directory its tokenizer
+    files, a tuned model its adapter's or base's. A remote model's tokenizer is not ours to read:
+    its count is taken as one token per two UTF-8 bytes, about what dense text (codes, numbers)
+    costs, where prose costs one per three or four.
+    """
+    from ladder.models.registry import get_model
+
+    spec = get_model(model, project_id)
+    while spec.is_tuned and not spec.is_gguf:
+        if spec.adapter_path and (Path(spec.adapter_path) / "tokenizer_config.json").exists():
+            return _hf_counter(Path(spec.adapter_path))
+        spec = get_model(spec.base_model, project_id)
+    if spec.backend == "remote" or not spec.path:
+        return lambda text: math.ceil(len(text.encode()) / 2)
+    if spec.is_gguf:
+        from llama_cpp import Llama
+
+        vocab = Llama(model_path=spec.path, vocab_only=True, verbose=False)
+        return lambda text: len(vocab.tokenize(text.encode(), add_bos=False, special=False))
+    return _hf_counter(Path(spec.path))
+
+
+def _hf_counter(path: Path) -> TokenCounter:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    return lambda text: len(tok.encode(text, add_special_tokens=False))
 
 
 def stratified(train: list[TestItem], k: int, labelled: bool) -> list[TestItem]:
