@@ -40,6 +40,8 @@ class ClimbOptions:
     retrieval_k: int = 3
     tune: bool = True
     retrieved: bool = True  # the few-shot rung with the k most similar examples (needs the embedder)
+    # Every rung decodes under its output format (label set, schema); False (`--free`) measures them unconstrained.
+    constrained: bool = True
 
 
 @dataclass
@@ -132,6 +134,7 @@ def climb(
         input_template=T.input_template_for(task),
         max_tokens=T.max_tokens_for(task, train, T.token_counter(model, project_id)),
         retrieval_k=opts.retrieval_k,
+        constrained=None if opts.constrained else False,  # None: the format's default (closed formats on)
     )
     metrics = [metric] + [m for m in _metrics_for(task, bool(opts.kbs), test) if m != metric]
     result = ClimbResult(cid, task, opts.target, metric, [], advice, labels, n_train=len(train), n_test=len(test))
