@@ -13,6 +13,7 @@ from ladder.evals.metrics import calibration, percentile
 from ladder.evals.testset import TestItem
 from ladder.ids import new_id
 from ladder.models.registry import get_model
+from ladder.models.service import pick_backend
 from ladder.pipelines.pipeline import Pipeline, PipelineResult, as_plain
 from ladder.settings import get_settings
 from ladder.store.db import DEFAULT_PROJECT
@@ -145,6 +146,8 @@ def run_eval(
     # users get (torch batches are ~2x faster, but their text differs on near-ties; docs/ladder.md).
     served_by = cfg.backend or get_model(cfg.model, project_id).backend
     gen_backend = backend or ("torch" if served_by == "torch" and batch_size > 1 else cfg.backend)
+    # A backend the model cannot be served with is refused now, not recorded as an error on every item.
+    pick_backend(get_model(cfg.model, project_id), gen_backend)
     results = pipeline.run_batch(
         [i.messages for i in items],
         batch_size=batch_size,
