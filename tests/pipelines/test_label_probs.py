@@ -10,6 +10,9 @@ from ladder.models import label_scores, service
 from ladder.models.types import Message
 from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.pipeline import Pipeline
+from tests.server import conftest as server_fixtures
+
+make_server = server_fixtures.make_server  # the real uvicorn server the API tests use
 
 # One- and multi-token labels, so the length normalisation and the batched continuations both matter.
 LABELS = ["billing", "card arrival", "lost or stolen card", "refund"]
@@ -102,3 +105,25 @@ def test_abstain_below_returns_the_fallback_label(tiny_model):
 def test_softmax_is_stable_for_very_negative_scores():
     p = label_scores.softmax([-1000.0, -1001.0])
     assert p == pytest.approx([1 / (1 + math.exp(-1)), 1 / (1 + math.exp(1))])
+
+
+def test_the_bots_api_returns_the_probs(make_server, tiny_model):
+    import httpx
+
+    srv = make_server()
+    h = {"Authorization": f"Bearer {srv.admin_key}"}
+    config = {"model": tiny_model, "parser": {"kind": "label", "labels": LABELS}, "max_tokens": 6}
+    for name, extra in (("triage", {}), ("careful", {"abstain_below": 0.99, "abstain_label": "to_a_person"})):
+        r = httpx.post(srv.url + "/api/bots", json={"name": name, "config": config | extra}, headers=h)
+        assert r.status_code == 200, r.text
+    native = httpx.post(srv.url + "/api/bots/triage/chat", json={"messages": INPUTS[0]}, headers=h, timeout=60).json()
+    assert set(native["label_probs"]) == set(LABELS) and abs(sum(native["label_probs"].values()) - 1) < 1e-4
+    assert native["confidence"] == max(native["label_probs"].values()) and native["abstained"] is False
+    ask = [{"role": "user", "content": INPUTS[0]}]
+    sdk = srv.client().chat.completions.create(model="bot:triage", messages=ask)
+    probs = sdk.choices[0].model_extra["ladder_label_probs"]
+    assert probs == pytest.approx(native["label_probs"], abs=1e-4)
+    routed = srv.client().chat.completions.create(model="bot:careful", messages=ask)
+    assert routed.choices[0].message.content == "to_a_person" and routed.choices[0].model_extra["ladder_abstained"]
+    bad = httpx.post(srv.url + "/api/bots", json={"name": "x", "config": config | {"abstain_below": 1.5}}, headers=h)
+    assert bad.status_code in (400, 422) and "abstain_below" in bad.text

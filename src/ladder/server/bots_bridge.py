@@ -75,6 +75,8 @@ def chat(
         "finish_reason": result.finish_reason,
         "usage": result.usage,
         "citations": citations_of(result),
+        "label_probs": result.label_probs,  # label bots only; None elsewhere
+        "abstained": result.abstained,
     }
 
 

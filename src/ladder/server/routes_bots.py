@@ -71,6 +71,13 @@ class _BotSettings(_Strict):
     )
     parser: ParserSettings = Field(default_factory=ParserSettings)
     backend: Literal[BACKENDS] | None = Field(_DEFAULTS["backend"], description="unset: the model's own")
+    constrained: bool | None = Field(
+        _DEFAULTS["constrained"], description="decode under the parser's format; unset: yes for label, json, regex"
+    )
+    abstain_below: float | None = Field(
+        _DEFAULTS["abstain_below"], gt=0, lt=1, description="a label answer less probable than this is abstain_label"
+    )
+    abstain_label: str = Field(_DEFAULTS["abstain_label"], min_length=1, max_length=200)
 
 
 class BotSettings(_BotSettings):
@@ -176,6 +183,10 @@ def _chat(name: str, body: BotChat, project_id: str) -> dict:
         "parsed": result.parsed,
         "valid": result.valid,
         "citations": [as_plain(c) for c in result.citations],
+        # label bots: each label's probability (None where the model cannot score them, e.g. a remote one)
+        "label_probs": result.label_probs,
+        "confidence": result.confidence,
+        "abstained": result.abstained,
         "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
         "latency_ms": result.latency_ms,
     }

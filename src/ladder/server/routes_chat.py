@@ -177,6 +177,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
         }
         if "citations" in out:
             resp["citations"] = out["citations"]
+        if out.get("label_probs") is not None:
+            # A label bot's probability of each label (an extension beside OpenAI's token `logprobs`).
+            resp["choices"][0]["ladder_label_probs"] = out["label_probs"]
+            resp["choices"][0]["ladder_abstained"] = out["abstained"]
         return resp
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     st.counter.open_stream(who.limit_key, st.config.max_streams_per_key)
