@@ -50,8 +50,9 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(tiny_model, train
     assert shaped["object"] == "fine_tuning.job.event" and shaped["level"] in ("info", "warn", "error")
 
     ckpts = service.list_checkpoints(job.id)
-    # every 2 steps and at each epoch end (step 3 and 6)
-    assert sorted(c.step for c in ckpts) == [2, 3, 4, 6]
+    # every 2 steps, at each epoch end (step 3 and 6), and at each eval that was the best so far
+    bests = {e.data["step"] for e in metrics if e.data["best_step"] == e.data["step"]}
+    assert sorted(c.step for c in ckpts) == sorted({2, 3, 4, 6} | bests)
     assert ckpts[0].as_openai()["fine_tuned_model_checkpoint"].endswith(":ckpt-step-6")
     registry.get_model(ckpts[-1].model_name)  # each checkpoint is usable as a model
 

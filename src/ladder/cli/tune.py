@@ -90,6 +90,14 @@ def tune_cmd(
     max_length: int = typer.Option(None, "--max-length", help="Training sequence length in tokens (1024)."),
     scheduler: str = typer.Option(None, "--scheduler", help="cosine (default), linear or constant."),
     seed: int = typer.Option(None, "--seed", help="Seed for LoRA init, data order and dropout."),
+    validation_split: str = typer.Option(
+        "auto",
+        "--validation-split",
+        help="Without --validation: auto (10%, at least 20 where the data allows), a fraction, a count, or 0.",
+    ),
+    patience: int = typer.Option(
+        None, "--early-stopping-patience", help="Stop after N evals without improvement (default 3; 0 = off)."
+    ),
     input_col: str = typer.Option(None, "--input-col", help="Input column (CSV/JSONL with columns)."),
     output_col: str = typer.Option(None, "--output-col", help="Output column."),
     system: str = typer.Option(None, "--system", help="System prompt for examples that have none."),
@@ -105,12 +113,14 @@ def tune_cmd(
         "n_epochs": _auto_or(epochs, int, "--epochs"),
         "batch_size": _auto_or(batch_size, int, "--batch-size"),
         "learning_rate_multiplier": _auto_or(lr_multiplier, float, "--lr-multiplier"),
+        "validation_split": _auto_or(validation_split, float, "--validation-split"),
     }
     for key, value in (
         ("lora_r", lora_r),
         ("lora_alpha", lora_alpha),
         ("max_seq_length", max_length),
         ("scheduler", scheduler),
+        ("early_stopping_patience", patience),
     ):
         if value is not None:
             hp[key] = value
@@ -197,6 +207,9 @@ def show_cmd(
         "warmup_ratio",
         "total_steps",
         "checkpoint_every",
+        "eval_every",
+        "early_stopping_patience",
+        "task",
     )
     console.print("hyperparameters: " + ", ".join(f"{k}={job.resolved[k]}" for k in keys if k in job.resolved))
     if job.repro:

@@ -72,6 +72,8 @@ class ClimbResult:
     recommendation: dict = field(default_factory=dict)
     forgetting: dict | None = None
     loss: list[tuple[int, float]] = field(default_factory=list)
+    # The tuned rung's task metric per eval: {"name": "valid_accuracy", "points": [...], "best_step": N}
+    tune_metric: dict | None = None
     report_dir: str | None = None
     n_train: int = 0
     n_test: int = 0
@@ -204,6 +206,8 @@ def climb(
         else:
             tuned = _tune(train, base, opts, workdir, ui, project_id)
             result.loss = tuned.loss
+            if tuned.metric:
+                result.tune_metric = {"name": tuned.metric_name, "points": tuned.metric, "best_step": tuned.best_step}
             setup = {
                 "seconds": tuned.seconds,
                 "trained_tokens": tuned.trained_tokens,
@@ -266,6 +270,7 @@ def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, proj
             hyperparameters=opts.hyperparameters,
             progress=progress,
             project_id=project_id,
+            parser=base.parser,  # the task metric during training, on the label set / schema it is served with
         )
 
 

@@ -21,6 +21,10 @@ class TuneOutcome:
     cost_usd: float = 0.0
     loss: list[tuple[int, float]] = field(default_factory=list)
     error: str | None = None
+    # The task metric on the validation slice at each eval step, e.g. ("valid_accuracy", [(12, 0.81), ...]).
+    metric_name: str | None = None
+    metric: list[tuple[int, float]] = field(default_factory=list)
+    best_step: int | None = None  # the checkpoint the tuned model is (best metric, ties: lower loss)
 
 
 def training_examples(train: list[TestItem], system: str, frame: Callable[[str], str] = str) -> list[dict]:
@@ -34,6 +38,17 @@ def training_examples(train: list[TestItem], system: str, frame: Callable[[str],
     return out
 
 
+def task_hyperparameters(parser) -> dict:
+    """The job's task spec from the rung's output parser, so training measures what will be served."""
+    if parser is None:
+        return {}
+    if parser.kind == "label":
+        return {"task": "classification", "labels": list(parser.labels)}
+    if parser.kind == "json":
+        return {"task": "extraction", "schema": parser.schema}
+    return {}
+
+
 def fine_tune(
     train: list[TestItem],
     system: str,
@@ -45,18 +60,27 @@ def fine_tune(
     seed: int = 0,
     progress: Callable[[str, int | None], Callable] | None = None,
     project_id: str = DEFAULT_PROJECT,
+    parser=None,
 ) -> TuneOutcome:
-    """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields)."""
+    """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields).
+
+    The service holds a validation slice out of `train` (never the test set); with the rung's
+    `parser` the job measures the task metric on it, stops early and returns its best checkpoint.
+    """
     from ladder.store import files
     from ladder.tuning import service as tuning
 
     path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
     upload = files.upload_path(path, "fine-tune", project_id)  # the service takes file ids, never paths
+    hp = {**task_hyperparameters(parser), **(hyperparameters or {})}
     job = tuning.create_job(
-        upload.id, model=model, suffix="climb", hyperparameters=hyperparameters, seed=seed, project_id=project_id
+        upload.id, model=model, suffix="climb", hyperparameters=hp, seed=seed, project_id=project_id
     )
     tuning.ensure_worker()
     loss: list[tuple[int, float]] = []
+    metric: list[tuple[int, float]] = []
+    names: list[str] = []
+    best: list[int] = []
     advance = progress(f"fine-tune {job.id[-8:]}", job.resolved.get("total_steps")) if progress else None
     done = [0]
 
@@ -65,6 +89,12 @@ def fine_tune(
         if ev.type == "metrics" and "step" in data:
             if "train_loss" in data:
                 loss.append((int(data["step"]), float(data["train_loss"])))
+            for key in ("valid_accuracy", "valid_f1"):
+                if key in data:
+                    metric.append((int(data["step"]), float(data[key])))
+                    names[:] = [key]
+            if "best_step" in data:
+                best[:] = [int(data["best_step"])]
             if advance:
                 advance(
                     int(data["step"]) - done[0], total=data.get("total_steps"), loss=float(data.get("train_loss", 0.0))
@@ -78,4 +108,7 @@ def fine_tune(
     if job.status != "succeeded" or not job.fine_tuned_model:
         err = (job.error or {}).get("message") if isinstance(job.error, dict) else job.error
         return TuneOutcome(None, job.id, seconds, tokens, cost, loss, f"job {job.id} {job.status}: {err}")
-    return TuneOutcome(job.fine_tuned_model, job.id, seconds, tokens, cost, loss)
+    name = names[0] if names else None
+    return TuneOutcome(
+        job.fine_tuned_model, job.id, seconds, tokens, cost, loss, None, name, metric, best[0] if best else None
+    )

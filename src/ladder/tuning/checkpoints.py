@@ -107,6 +107,13 @@ def remove_partial(job_dir: Path) -> int:
     return removed
 
 
+def copy_adapter(checkpoint: Path, dest: Path) -> None:
+    """The peft adapter files of a checkpoint (not its trainer state or markers) into dest."""
+    for f in checkpoint.iterdir():
+        if f.is_file() and f.name not in (STATE, COMPLETE, "metrics.json"):
+            shutil.copy2(f, dest / f.name)
+
+
 def metrics_of(path: Path) -> dict:
     try:
         return json.loads((path / "metrics.json").read_text())

@@ -15,6 +15,13 @@ MAX_DEFAULT_EPOCHS = 25
 # LoRA on small models tolerates a far larger step than full fine-tuning; this is the learning
 # rate that learning_rate_multiplier=1 means.
 BASE_LEARNING_RATE = 2e-4
+# With a validation slice and early stopping the job stops when the task metric does, so the
+# automatic epoch count only has to allow enough passes to get there.
+MIN_EPOCHS_WITH_STOPPING = 5
+# The automatic validation slice: 10% of the training set, at least 20 items where the set allows
+# (a fifth of it at most), at most 100 (each eval step decodes all of them), none below 8.
+VALIDATION_FRACTION = 0.1
+VALIDATION_MIN, VALIDATION_MAX, VALIDATION_FLOOR = 20, 100, 8
 
 DEFAULTS: dict = {
     "n_epochs": "auto",
@@ -32,7 +39,14 @@ DEFAULTS: dict = {
     "checkpoint_every": "auto",
     "eval_every": "auto",
     "max_grad_norm": 1.0,
+    "validation_split": "auto",
+    "early_stopping_patience": 3,
+    "task": "auto",
+    "labels": None,
+    "schema": None,
 }
+# Set from the data by the service (task_metric.resolve_task), not range-checked here.
+TASK_KEYS = ("task", "labels", "schema")
 
 
 def auto_epochs(n_examples: int) -> int:
@@ -55,6 +69,38 @@ def auto_lr_multiplier(batch_size: int) -> float:
     return round(min(2.0, max(0.5, math.sqrt(batch_size / 8))), 3)
 
 
+def validation_count(asked, n_examples: int) -> int:
+    """How many training examples to hold out as the validation slice (0: none).
+
+    `asked` is "auto", a fraction in [0, 0.5] or a count; the rest must keep the hard minimum.
+    """
+    from ladder.data.validate import HARD_MINIMUM
+
+    if asked in (None, "auto"):
+        k = max(round(n_examples * VALIDATION_FRACTION), min(VALIDATION_MIN, n_examples // 5))
+        k = min(k, VALIDATION_MAX)
+        return k if k >= VALIDATION_FLOOR and n_examples - k >= HARD_MINIMUM else 0
+    value = _number({"validation_split": asked}, "validation_split", float, 0.0, float(n_examples))
+    if value < 1 and value > 0.5:
+        raise InvalidInput(
+            f"hyperparameter validation_split={value}: a fraction must be at most 0.5 (or give a count)",
+            param="validation_split",
+        )
+    if value >= 1 and value != int(value):
+        raise InvalidInput(
+            f"hyperparameter validation_split={value}: give a fraction below 1 or a whole count",
+            param="validation_split",
+        )
+    k = round(n_examples * value) if value < 1 else int(value)
+    if k and n_examples - k < HARD_MINIMUM:
+        raise InvalidInput(
+            f"hyperparameter validation_split={asked} holds out {k} of {n_examples} examples, leaving fewer than "
+            f"{HARD_MINIMUM} to train on; lower it or set it to 0",
+            param="validation_split",
+        )
+    return k
+
+
 def _number(hp: dict, key: str, kind: type, lo: float, hi: float):
     value = hp[key]
     try:
@@ -66,8 +112,12 @@ def _number(hp: dict, key: str, kind: type, lo: float, hi: float):
     return value
 
 
-def resolve(asked: dict | None, n_examples: int) -> dict:
-    """The concrete values for a job: the user's where given, the heuristics where 'auto'."""
+def resolve(asked: dict | None, n_examples: int, has_validation: bool = False) -> dict:
+    """The concrete values for a job: the user's where given, the heuristics where 'auto'.
+
+    `n_examples` is what is trained on (after any validation slice); `has_validation` says whether
+    there is validation data to stop early on.
+    """
     asked = dict(asked or {})
     unknown = set(asked) - set(DEFAULTS)
     if unknown:
@@ -77,7 +127,15 @@ def resolve(asked: dict | None, n_examples: int) -> dict:
         )
     hp = {**DEFAULTS, **{k: v for k, v in asked.items() if v is not None}}
     auto = lambda k: hp[k] == "auto"  # noqa: E731
-    hp["n_epochs"] = auto_epochs(n_examples) if auto("n_epochs") else _number(hp, "n_epochs", int, 1, 100)
+    hp["early_stopping_patience"] = _number(hp, "early_stopping_patience", int, 0, 10**6)
+    if not has_validation:
+        hp["early_stopping_patience"] = 0  # nothing to stop on
+    if auto("n_epochs"):
+        hp["n_epochs"] = auto_epochs(n_examples)
+        if hp["early_stopping_patience"]:
+            hp["n_epochs"] = max(hp["n_epochs"], MIN_EPOCHS_WITH_STOPPING)
+    else:
+        hp["n_epochs"] = _number(hp, "n_epochs", int, 1, 100)
     hp["batch_size"] = auto_batch_size(n_examples) if auto("batch_size") else _number(hp, "batch_size", int, 1, 1024)
     hp["learning_rate_multiplier"] = (
         auto_lr_multiplier(hp["batch_size"])

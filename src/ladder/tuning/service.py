@@ -14,8 +14,9 @@ from ladder.settings import get_settings
 from ladder.store import files
 from ladder.store.db import DEFAULT_PROJECT, get_db
 from ladder.tuning import checkpoints, jobs, leases
-from ladder.tuning.hparams import resolve
+from ladder.tuning.hparams import resolve, validation_count
 from ladder.tuning.jobs import Checkpoint, Event, Job
+from ladder.tuning.task_metric import resolve_task
 from ladder.tuning.worker_ctl import ensure_worker, worker_alive
 
 __all__ = [
@@ -79,6 +80,23 @@ def _versions() -> dict:
     return out
 
 
+def hold_out_validation(train: list, asked, seed: int) -> tuple[list, list]:
+    """(train, validation): a slice of the training examples, stratified by label where they are labels.
+
+    The split code keeps repeated inputs on one side, so the slice measures generalisation.
+    """
+    from ladder.data.split import split_examples
+    from ladder.data.stats import label_counts
+
+    k = validation_count(asked, len(train))
+    if not k:
+        return train, []
+    counts = label_counts(train)
+    # Stratify only when every label can keep an example on the training side.
+    stratify = counts is not None and min(counts.values()) >= 2
+    return split_examples(train, k, stratify=stratify, seed=seed)
+
+
 def create_job(
     training_file: str,
     *,
@@ -98,7 +116,7 @@ def create_job(
     uploads a user's path first (store.files.upload_path). A job whose files fail validation ends
     `failed` with the message, which is raised too.
     """
-    from ladder.data.formats import read_dataset, write_jsonl
+    from ladder.data.formats import label_of, read_dataset, write_jsonl
     from ladder.data.validate import HARD_MINIMUM
     from ladder.models.registry import get_model
 
@@ -134,7 +152,12 @@ def create_job(
                 param="training_file",
             )
         valid = read_dataset(Path(val_rec.blob_path), name=val_rec.filename, **cols) if val_rec else []
-        hp = resolve(hyperparameters, len(train))
+        held_out = 0
+        if not val_rec:  # no validation file: a stratified slice of the training set (never the test set)
+            train, valid = hold_out_validation(train, (hyperparameters or {}).get("validation_split"), seed)
+            held_out = len(valid)
+        hp = resolve(hyperparameters, len(train), has_validation=bool(valid))
+        hp.update(resolve_task(hp, [label_of(e) for e in train]))
         d = job_dir(job.id)
         write_jsonl(train, d / "train.jsonl")
         write_jsonl(valid, d / "valid.jsonl")
@@ -152,6 +175,7 @@ def create_job(
         "normalised_train_sha256": hashlib.sha256((d / "train.jsonl").read_bytes()).hexdigest(),
         "n_train": len(train),
         "n_valid": len(valid),
+        "n_valid_held_out_of_training": held_out,
         "libraries": _versions(),
         "base_model": model,
         "base_model_path": spec.path,
@@ -160,7 +184,8 @@ def create_job(
     jobs.update(job.id, status="queued", resolved=hp, repro=repro)
     jobs.add_event(
         job.id,
-        f"Files validated ({len(train)} training, {len(valid)} validation examples); "
+        f"Files validated ({len(train)} training, {len(valid)} validation examples"
+        f"{', held out of the training file' if held_out else ''}); "
         f"{hp['n_epochs']} epochs x {hp['steps_per_epoch']} steps, batch {hp['batch_size']}, "
         f"lr {hp['learning_rate']:.2g}. Job queued.",
     )

@@ -11,8 +11,18 @@ from pathlib import Path
 
 from ladder.tuning import checkpoints
 from ladder.tuning.encode import IGNORE, Encoded, collate, common_prefix, epoch_batches, next_token_rows
+from ladder.tuning.selection import BestSoFar
 
 MIN_SHARED_PREFIX = 8  # a shorter common prefix is not worth its own forward pass
+CHECKPOINT_METRICS = (
+    "train_loss",
+    "train_mean_token_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+    "valid_accuracy",
+    "valid_f1",
+    "valid_format",
+)
 
 
 class StopRequested(Exception):
@@ -33,6 +43,8 @@ class Result:
     trained_tokens: int
     steps: int
     metrics: dict = field(default_factory=dict)
+    best_step: int = 0  # the checkpoint the adapter was copied from (0: the final weights)
+    stopped_early: bool = False
 
 
 def pick_device() -> str:
@@ -166,8 +178,15 @@ def train(
     seed: int,
     pad_id: int,
     cb: Callbacks | None = None,
+    meter: Callable | None = None,
 ) -> Result:
-    """Train (or resume) a LoRA adapter; checkpoints in job_dir/checkpoints, the result in job_dir/adapter."""
+    """Train (or resume) a LoRA adapter; checkpoints in job_dir/checkpoints, the result in job_dir/adapter.
+
+    With validation data, each eval step measures the validation loss and, given a `meter`
+    (`meter(model, device) -> {meter.key: value, ...}`, e.g. task_metric.TaskMeter), the task
+    metric. The result is the best checkpoint by that metric (ties: lower validation loss), and
+    training stops once it has not improved for `early_stopping_patience` evals (0: never).
+    """
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -185,6 +204,8 @@ def train(
     opt = torch.optim.AdamW(params, lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp))
     step, trained_tokens = 0, 0
+    best = BestSoFar()
+    patience = hp.get("early_stopping_patience", 0) if valid_data else 0
     checkpoints.remove_partial(job_dir)
     resume = checkpoints.latest_resumable(job_dir)
     if resume is not None:
@@ -193,6 +214,7 @@ def train(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, trained_tokens = state["step"], state["trained_tokens"]
+        best = BestSoFar.from_state(state.get("best"))
         torch.set_rng_state(state["rng_torch"])
         random.setstate(python_rng_state(state["rng_python"]))
         if device == "cuda" and state.get("rng_cuda") is not None:
@@ -206,7 +228,10 @@ def train(
     mbs = hp["micro_batch_size"]
     last: dict = {}
     t_start, steps_timed = time.perf_counter(), 0
+    stopped_early = best.exhausted(patience)  # a resumed job may have stopped just before the crash
     for epoch in range(step // spe, hp["n_epochs"]):
+        if stopped_early:
+            break
         batches = epoch_batches(lengths, hp["batch_size"], seed, epoch)
         for b in range(step - epoch * spe, spe):
             t0 = time.perf_counter()
@@ -246,11 +271,18 @@ def train(
                 "eta_seconds": per_step * (total - step),
             }
             epoch_end = b == spe - 1
+            new_best = False
             if valid_data and (step % hp["eval_every"] == 0 or epoch_end):
                 vl, va = evaluate(model, valid_data, hp, pad_id, device)
                 last.update(valid_loss=vl, valid_mean_token_accuracy=va)
+                if meter is not None:
+                    last.update(meter(model, device))
+                new_best = best.update(step, last[meter.key] if meter is not None else None, vl)
+                last["best_step"] = best.step
+                stopped_early = best.exhausted(patience)
             cb.metrics(last)
-            if step % hp["checkpoint_every"] == 0 or epoch_end:
+            # The best so far is always a checkpoint, so the job can return it.
+            if step % hp["checkpoint_every"] == 0 or epoch_end or new_best or stopped_early:
                 if cb.should_stop():
                     raise StopRequested()
                 state = {
@@ -261,16 +293,32 @@ def train(
                     "rng_torch": torch.get_rng_state(),
                     "rng_python": python_rng_list(random.getstate()),
                     "rng_cuda": torch.cuda.get_rng_state() if device == "cuda" else None,
+                    "best": best.state(),
                 }
-                metrics = {
-                    k: v
-                    for k, v in last.items()
-                    if k in ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
-                }
+                metrics = {k: v for k, v in last.items() if k in CHECKPOINT_METRICS}
                 path = checkpoints.save(job_dir, step, last["epoch"], model, state, metrics)
                 cb.checkpoint(step, last["epoch"], path, metrics)
+            if stopped_early:
+                break
+    if stopped_early:
+        what = meter.key if meter is not None else "the validation loss"
+        cb.message(
+            "info",
+            f"Early stopping at step {step}: {what} has not improved for {patience} evaluations "
+            f"(the best was at step {best.step}).",
+        )
     out = job_dir / "adapter"
     tmp = atomic_dir(out)
-    model.save_pretrained(tmp)
+    source = checkpoints.ckpt_dir(job_dir, best.step) if best.step else None
+    if source is not None and (source / checkpoints.COMPLETE).exists():
+        checkpoints.copy_adapter(source, tmp)
+        shown = f"{meter.key}={best.metric:.4f}, " if meter is not None and best.metric is not None else ""
+        loss = f"validation loss={best.loss:.4f}"
+        cb.message("info", f"The fine-tuned model is the checkpoint at step {best.step} ({shown}{loss}).")
+    else:
+        model.save_pretrained(tmp)
     commit_dir(tmp, out)
-    return Result(out, trained_tokens, step, last)
+    summary = {**last, "best_step": best.step, "best_valid_loss": best.loss}
+    if meter is not None:
+        summary[f"best_{meter.key}"] = best.metric
+    return Result(out, trained_tokens, step, summary, best.step, stopped_early)

@@ -59,6 +59,8 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
     from ladder.store.usage import UsageRecord, record
     from ladder.tuning import trainer
     from ladder.tuning.encode import encode_all
+    from ladder.tuning.hparams import TASK_KEYS
+    from ladder.tuning.task_metric import TaskMeter
 
     resumed = (d / "checkpoints").is_dir()
     jobs.add_event(job.id, "Fine-tuning job resumed." if resumed else "Fine-tuning job started.")
@@ -68,6 +70,9 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
         msg = f"Step {m['step']}/{m['total_steps']}: training loss={m['train_loss']:.4f}"
         if "valid_loss" in m:
             msg += f", validation loss={m['valid_loss']:.4f}"
+        for key, label in (("valid_accuracy", "validation accuracy"), ("valid_f1", "validation field F1")):
+            if key in m:
+                msg += f", {label}={m[key]:.3f}"
         with db.tx():
             jobs.add_event(job.id, msg, type="metrics", data=m, db=db)
             jobs.update(
@@ -110,13 +115,17 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         maxlen = hp["max_seq_length"]
         train = encode_all(tok, _read_jsonl(d / "train.jsonl"), maxlen)
-        valid = encode_all(tok, _read_jsonl(d / "valid.jsonl"), maxlen)
+        valid_conversations = _read_jsonl(d / "valid.jsonl")
+        valid = encode_all(tok, valid_conversations, maxlen)
+        meter = None
+        if valid_conversations and hp.get("task") in ("classification", "extraction"):
+            meter = TaskMeter({k: hp.get(k) for k in TASK_KEYS}, valid_conversations, tok)
         cut = sum(1 for e in train if len(e.input_ids) >= maxlen)
         if cut:
             jobs.add_event(
                 job.id, f"{cut} training example(s) were truncated to max_seq_length={maxlen}.", level="warn"
             )
-        result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb)
+        result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb, meter)
     except trainer.StopRequested:
         row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job.id,))
         if row and row["cancel_requested"]:
@@ -169,7 +178,7 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
                 job.model,
                 result.adapter_dir,
                 job.project_id,
-                {"job": job.id, "seed": job.seed, "hyperparameters": hp},
+                {"job": job.id, "seed": job.seed, "hyperparameters": hp, "best_step": result.best_step},
                 db=db,
             )
         record(

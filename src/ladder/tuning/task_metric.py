@@ -1,0 +1,135 @@
+"""The task metric of a tuning job: which task it is, and accuracy / field F1 of the in-training model on validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ladder.errors import InvalidInput
+
+TASKS = ("auto", "classification", "extraction", "none")
+GEN_BATCH = 16  # validation prompts decoded per batch: bounded memory, still batched
+LABEL_MARGIN = 4  # tokens past the longest label (an EOS, a stray space)
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def resolve_task(hp: dict, answers: Sequence[str]) -> dict:
+    """`task`, `labels`, `schema` made concrete from what was asked and the training answers.
+
+    "auto" is classification when the answers look like labels (short and repeating), extraction
+    when every answer is a JSON object, and "none" (validation loss only) otherwise.
+    """
+    from ladder.data.formats import Example
+    from ladder.data.stats import label_counts
+
+    task, labels, schema = hp.get("task", "auto"), hp.get("labels"), hp.get("schema")
+    if task not in TASKS:
+        raise InvalidInput(f"hyperparameter task must be one of {', '.join(TASKS)}, not {task!r}", param="task")
+    if labels is not None and (
+        not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels)
+    ):
+        raise InvalidInput("hyperparameter labels must be a non-empty list of label strings", param="labels")
+    if schema is not None:
+        from ladder.pipelines import schema_check
+
+        if not isinstance(schema, dict):
+            raise InvalidInput("hyperparameter schema must be a JSON Schema object", param="schema")
+        schema_check.check_schema(schema, param="schema")
+    answers = [a.strip() for a in answers]
+    distinct = list(dict.fromkeys(answers))
+    if task == "auto":
+        if labels:
+            task = "classification"
+        elif schema is not None or (answers and all(_json_object(a) is not None for a in answers)):
+            task = "extraction"
+        elif label_counts([Example([{"role": "assistant", "content": a}]) for a in answers]) is not None:
+            task = "classification"  # the same test `ladder data stats` uses for "these are labels"
+        else:
+            task = "none"
+    if task == "classification" and not labels:
+        labels = sorted(distinct)
+    return {"task": task, "labels": labels if task == "classification" else None, "schema": schema}
+
+
+@dataclass
+class Scored:
+    value: float  # accuracy or field F1
+    format: float  # share of outputs exactly in the required format
+
+
+def score(task: str, outputs: Sequence[str], references: Sequence[str], labels=None, schema=None) -> Scored:
+    """Accuracy (exact label after the pipeline's own normalisation) or field-level F1 of JSON outputs."""
+    from ladder.evals.metrics import field_counts, field_prf
+    from ladder.pipelines.parsers import parse_json, parse_label
+
+    n = max(1, len(outputs))
+    if task == "classification":
+        correct = ok = 0
+        for out, ref in zip(outputs, references, strict=True):
+            pred, valid = parse_label(out, labels)
+            gold, _ = parse_label(ref, labels)
+            correct += pred is not None and pred == gold
+            ok += valid
+        return Scored(correct / n, ok / n)
+    counts, ok = [], 0
+    for out, ref in zip(outputs, references, strict=True):
+        pred, valid = parse_json(out, schema)
+        counts.append(field_counts(pred, _json_object(ref)))
+        ok += valid
+    return Scored(field_prf(counts)[2], ok / n)
+
+
+class TaskMeter:
+    """Greedy generation with the in-training model on the validation prompts, scored by the task metric.
+
+    The prompts go through the torch backend (the chat template and decoding the tuned model is
+    served with), under the task's decoding constraint: the backend honours it where it can.
+    """
+
+    def __init__(self, spec: dict, conversations: list[list[dict]], tokenizer):
+        from ladder.models.constraints import Constraint
+
+        self.task, self.labels, self.schema = spec["task"], spec.get("labels"), spec.get("schema")
+        if self.task not in ("classification", "extraction"):
+            raise ValueError(f"no task metric for task {self.task!r}")
+        self.key = "valid_accuracy" if self.task == "classification" else "valid_f1"
+        self.tok = tokenizer
+        self.prompts = [c[:-1] for c in conversations]
+        self.references = [c[-1]["content"] for c in conversations]
+        longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in self.references), default=8)
+        if self.task == "classification":
+            longest = max([longest] + [len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in self.labels])
+            self.max_new_tokens = longest + LABEL_MARGIN
+            self.constraint = Constraint.choice(self.labels)
+        else:
+            self.max_new_tokens = int(longest * 1.25) + 16  # JSON spacing varies more than a label does
+            self.constraint = Constraint.json_schema(self.schema)
+
+    def __call__(self, model, device: str) -> dict:
+        import torch
+
+        from ladder.models.torch_backend import TorchBackend
+        from ladder.models.types import ChatRequest, GenerationParams, Message
+
+        backend = TorchBackend("in-training", model, self.tok, torch.device(device))  # puts the model in eval
+        params = GenerationParams(max_tokens=self.max_new_tokens, temperature=0.0, constraint=self.constraint)
+        outputs: list[str] = []
+        try:
+            for s in range(0, len(self.prompts), GEN_BATCH):
+                reqs = [
+                    ChatRequest([Message(m["role"], m["content"]) for m in p], params)
+                    for p in self.prompts[s : s + GEN_BATCH]
+                ]
+                outputs += [r.text for r in backend.chat_batch(reqs)]
+        finally:
+            model.train()
+        got = score(self.task, outputs, self.references, self.labels, self.schema)
+        return {self.key: got.value, "valid_format": got.format}
