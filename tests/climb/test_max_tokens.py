@@ -45,3 +45,7 @@ def test_truncated_answers_are_counted_apart(tiny_model):
     # a random model given 2 tokens is cut off: the run says so instead of calling them only wrong
     run = run_eval(Pipeline(PipelineConfig(model=tiny_model, max_tokens=2)), _items("a", "b"), store=False)
     assert [r["truncated"] for r in run.rows] == [True, True] and run.truncated == 2
+    from ladder.climb.report import write_eval_report
+
+    report = write_eval_report(run)
+    assert "2/2 cut at max_tokens" in (report / "report.md").read_text()

@@ -22,6 +22,7 @@ def test_eval_command_writes_report(tiny_model, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "accuracy" in r.output and "95% CI" in r.output and "cost per 1,000" in r.output
+    assert re.search(r"cut at max_tokens\W+\d/4", r.output)
     report = Path(re.search(r"report: (\S+report\.html)", r.output).group(1))
     assert report.exists() and (report.parent / "report.md").exists()
     r = CliRunner().invoke(app, ["evals", "list"], env={"COLUMNS": "200"})

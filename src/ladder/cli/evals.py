@@ -64,6 +64,9 @@ def eval_cmd(
     t.add_row("tokens in / out per request", f"{run.prompt_tokens:.0f} / {run.completion_tokens:.1f}")
     t.add_row("cost per 1,000 requests", f"${run.cost_per_1k:.4f}")
     t.add_row("cached", f"{run.cached}/{run.n}")
+    t.add_row("cut at max_tokens", f"{run.truncated}/{run.n}")
+    for name, n in run.missing.items():  # e.g. judge replies with no readable grade: left out of the mean
+        t.add_row(f"{name} grades missing", f"{n}/{run.n}")
     console.print(t)
     report = write_eval_report(run)
     set_report_dir(run.id, str(report))

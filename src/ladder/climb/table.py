@@ -47,6 +47,11 @@ def rows(result) -> tuple[list[str], list[list[str]]]:
             note.append("RECOMMENDED")
         if run.cached:
             note.append(f"{run.cached}/{run.n} cached")
+        if run.truncated:  # cut at max_tokens: a budget problem, not a wrong answer
+            note.append(f"{run.truncated}/{run.n} cut at max_tokens")
+        for metric_name, n in run.missing.items():
+            if n:
+                note.append(f"{n}/{run.n} {metric_name} grades missing")
         out.append(
             [
                 r.name,
