@@ -127,3 +127,24 @@ def test_the_bots_api_returns_the_probs(make_server, tiny_model):
     assert routed.choices[0].message.content == "to_a_person" and routed.choices[0].model_extra["ladder_abstained"]
     bad = httpx.post(srv.url + "/api/bots", json={"name": "x", "config": config | {"abstain_below": 1.5}}, headers=h)
     assert bad.status_code in (400, 422) and "abstain_below" in bad.text
+
+
+@pytest.mark.slow
+def test_llamacpp_scores_agree_with_torch_and_leave_generation_as_it_was(ladder_home):
+    """The real SmolLM2: llama.cpp (Q4 weights) and torch (de-quantised) give close probabilities."""
+    from ladder.models.types import ChatRequest, GenerationParams
+
+    name = "smollm2-135m-instruct"
+    labels = ["billing", "card arrival", "lost or stolen card", "refund"]
+    msgs = [
+        Message("system", "Classify the message. Reply with one of: " + ", ".join(labels)),
+        Message("user", "I was charged twice for my order"),
+    ]
+    req = ChatRequest(msgs, GenerationParams(max_tokens=8))
+    before = service.chat(name, req).text
+    cpp = label_scores.label_probs(name, msgs, labels, backend="llamacpp")
+    # Scoring moved the context past the prompt: the next generation must not sample from stale logits.
+    assert service.chat(name, req).text == before
+    torch_p = label_scores.label_probs(name, msgs, labels, backend="torch")
+    assert abs(sum(cpp.values()) - 1) < 1e-4
+    assert cpp == pytest.approx(torch_p, abs=0.1)

@@ -106,6 +106,7 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
         return row - np.log(np.exp(row).sum())
 
     with backend._lock:
+        backend._fit_threads()  # many one-token steps: spinning threads on busy cores cost the most here
         # Reuse what the context already holds of this prompt (a generation just ran on it), but
         # evaluate at least its last token: that step's logits are the first label token's.
         held = llm.input_ids[: llm.n_tokens].tolist()
