@@ -42,6 +42,7 @@ def test_probs_sum_to_one_and_match_a_plain_forward_pass(tiny_model):
     assert set(r.label_probs) == set(LABELS)
     assert abs(sum(r.label_probs.values()) - 1) < 1e-4
     assert r.confidence == max(r.label_probs.values())
+    assert r.scoring_ms > 0  # measured apart from generation: an eval adds it to each item's latency
     # The shared-prefix batched pass scores what a separate full forward of each label scores.
     ((msgs, _),) = _pipe(tiny_model).prepare_batch([INPUTS[0]])
     want = label_scores.softmax([_by_hand(tiny_model, msgs, label) for label in LABELS])
@@ -90,7 +91,7 @@ def test_stream_ends_with_the_probs(tiny_model):
 
 def test_free_text_pipelines_carry_none(tiny_model):
     r = Pipeline(PipelineConfig(model=tiny_model, max_tokens=3)).run("hello")
-    assert r.label_probs is None and r.confidence is None and not r.abstained
+    assert r.label_probs is None and r.confidence is None and not r.abstained and r.scoring_ms == 0
 
 
 def test_abstain_below_returns_the_fallback_label(tiny_model):

@@ -77,7 +77,7 @@ def _row(i: int, item: TestItem, res: PipelineResult, labels: list[str]) -> dict
         "output": res.text,
         "parsed": res.parsed,
         "valid": bool(res.valid),
-        "latency_ms": res.latency_ms,
+        "latency_ms": res.latency_ms + res.scoring_ms,  # label scoring is part of what a user waits
         "prompt_tokens": res.usage.prompt_tokens,
         "completion_tokens": res.usage.completion_tokens,
         "cached": res.cached,
@@ -160,7 +160,7 @@ def run_eval(
     rows = [_row(i, it, r, labels) for i, (it, r) in enumerate(zip(items, results, strict=True))]
     if batched:  # an answer's latency is its pass's wall time; its share is that over the pass's answers
         for row, r in zip(rows, results, strict=True):
-            row["latency_ms"] = r.latency_ms / r.batch_n
+            row["latency_ms"] = r.latency_ms / r.batch_n + r.scoring_ms
     if judge_model:
         from ladder.evals.judge import judge_rows
 
@@ -179,7 +179,7 @@ def run_eval(
         sample = pipeline.run_batch(
             [i.messages for i in items[:latency_sample]], batch_size=1, use_cache=False, source=run_id
         )
-        latencies = [r.latency_ms for r in sample]
+        latencies = [r.latency_ms + r.scoring_ms for r in sample]
         basis = f"{len(sample)} requests one at a time ({cfg.backend or 'default'} backend)"
     n = max(1, len(rows))
     pt = sum(r["prompt_tokens"] for r in rows) / n

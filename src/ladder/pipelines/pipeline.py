@@ -39,6 +39,7 @@ class PipelineResult:
     # label pipelines on a backend that can score: each label's probability (they sum to 1)
     label_probs: dict[str, float] | None = None
     abstained: bool = False  # the top probability was under `abstain_below`: `parsed` is the fallback
+    scoring_ms: float = 0.0  # the label-scoring pass, per answer (not part of a batch's shared `latency_ms`)
     constraint_mode: str | None = None  # the backend's word on the constraint: "native" or "validated"
 
     @property
@@ -149,12 +150,14 @@ class Pipeline:
             return
         from ladder.models.label_scores import label_probs
 
+        t0 = time.perf_counter()
         try:
             result.label_probs = label_probs(
                 c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id
             )
         except LadderError:  # e.g. prompt plus label past the context: the answer stands without them
             result.label_probs = None
+        result.scoring_ms = (time.perf_counter() - t0) * 1000
         conf = result.confidence
         if c.abstain_below is not None and conf is not None and conf < c.abstain_below:
             # What a caller is served is the fallback: the item goes to a person.

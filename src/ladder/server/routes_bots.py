@@ -188,7 +188,7 @@ def _chat(name: str, body: BotChat, project_id: str) -> dict:
         "confidence": result.confidence,
         "abstained": result.abstained,
         "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
-        "latency_ms": result.latency_ms,
+        "latency_ms": result.latency_ms + result.scoring_ms,
     }
 
 
