@@ -181,3 +181,19 @@ def test_the_report_curve_shows_the_metric_and_the_returned_checkpoint():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError):  # a curve needs its points
         validation_curve([(1, 2.0)], "valid_accuracy", [])
+
+
+def test_the_cli_flags_set_the_slice_and_the_patience(tiny_model, tmp_path, make_chat, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ladder.cli.main import app
+
+    monkeypatch.setattr(service, "ensure_worker", lambda: None)
+    data = make_chat(tmp_path / "d.jsonl", 60)
+    argv = ["tune", str(data), "--model", tiny_model, "--detach", "--validation-split", "0.25"]
+    res = CliRunner().invoke(app, [*argv, "--early-stopping-patience", "1"])
+    assert res.exit_code == 0, res.output
+    (job,) = service.list_jobs()
+    assert job.resolved["early_stopping_patience"] == 1 and job.repro["n_valid_held_out_of_training"] == 15
+    bad = CliRunner().invoke(app, [*argv[:-1], "some"])
+    assert bad.exit_code != 0 and "--validation-split" in bad.output
