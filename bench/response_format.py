@@ -52,12 +52,14 @@ def main() -> None:
 
     from ladder.models import service
     from ladder.models.types import ChatRequest
-    from ladder.pipelines.output_contract import InvalidModelOutput, OutputContract
+    from ladder.pipelines.output_contract import InvalidModelOutput, OutputContract, runs_locally
     from ladder.settings import get_settings
+    from ladder.store.db import DEFAULT_PROJECT
 
     model = args.model or get_settings().default_model
     contract = OutputContract.json_schema(SCHEMA)
     service.open_backend(model, backend=args.backend)  # loading is not request time
+    local = runs_locally(model, args.backend, DEFAULT_PROJECT)
 
     def arm(constrained: bool) -> dict:
         tally: Counter = Counter()
@@ -83,7 +85,8 @@ def main() -> None:
 
             tally["tried"] += 1
             try:
-                resp, _ = contract.enforce(generate)
+                # free decoding is the old path whatever the backend: checked, retried, refused
+                resp, _ = contract.enforce(generate, local=constrained and local)
             except InvalidModelOutput:
                 tally["refused"] += 1
                 continue

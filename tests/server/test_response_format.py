@@ -49,24 +49,27 @@ def test_the_request_carries_the_constraint_and_the_instruction():
 def test_a_natively_constrained_answer_is_never_asked_for_again():
     contract = OutputContract.json_schema(SCHEMA)
     gen, seen = _calls(Answer('{"days": 5}', constraint_mode="native"))
-    assert contract.enforce(gen)[1] == '{"days": 5}' and seen == [0]
+    assert contract.enforce(gen, local=False)[1] == '{"days": 5}' and seen == [0]
     # cut at max_tokens: served as it is, finish_reason "length" tells the client (as OpenAI does)
-    gen, seen = _calls(Answer('{"da', "length", "native"))
-    answer, text = contract.enforce(gen)
-    assert (text, answer.finish_reason, seen) == ('{"da', "length", [0])
-    gen, seen = _calls(Answer('{"days": "five"}', constraint_mode="native"), Answer('{"days": 5}'))
-    with pytest.raises(InvalidModelOutput) as e:
-        contract.enforce(gen)
-    assert seen == [0] and "constraint" in e.value.message
+    for answer, local in ((Answer('{"da', "length", "native"), False), (Answer('{"da', "length"), True)):
+        gen, seen = _calls(answer)
+        served, text = contract.enforce(gen, local=local)
+        assert (text, served.finish_reason, seen) == ('{"da', "length", [0])
+    # a local backend always constrains: no retry loop, even when the answer says nothing itself
+    for answer, local in ((Answer('{"days": "five"}', constraint_mode="native"), False), (Answer("Five."), True)):
+        gen, seen = _calls(answer, Answer('{"days": 5}'))
+        with pytest.raises(InvalidModelOutput) as e:
+            contract.enforce(gen, local=local)
+        assert seen == [0] and "constraint" in e.value.message
 
 
 def test_an_unconstrained_answer_is_checked_and_retried_once():
     contract = OutputContract.json_schema(SCHEMA)
     gen, seen = _calls(Answer("Five days."), Answer('Sure: ```json\n{"days": 5}\n```', constraint_mode="validated"))
-    assert contract.enforce(gen)[1] == '{"days": 5}' and seen == [0, 1]
-    gen, seen = _calls(Answer("Five days."), Answer('{"days": "five"}', "length"))
+    assert contract.enforce(gen, local=False)[1] == '{"days": 5}' and seen == [0, 1]
+    gen, seen = _calls(Answer("Five days.", constraint_mode="validated"), Answer('{"days": "five"}', "length"))
     with pytest.raises(InvalidModelOutput) as e:
-        contract.enforce(gen)
+        contract.enforce(gen, local=False)
     assert seen == [0, 1] and e.value.status == 422 and "at days" in e.value.message
 
 
@@ -123,3 +126,29 @@ def test_an_eval_scores_the_contract_it_serves(json_model):
     row = run.rows[0]
     assert row["valid"] == strict.check(row["output"]).ok
     assert row["output"] != '{"days": 5}' or not row["valid"]
+
+
+@pytest.fixture(scope="module")
+def prose_model_dir(tmp_path_factory, smol_tokenizer_dir):
+    return build_scripted_model(smol_tokenizer_dir, tmp_path_factory.mktemp("scripted") / "prose", "Five days.")
+
+
+def test_a_remote_answer_is_checked_and_never_served_as_prose(srv, prose_model_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ladder.cli.main import app
+    from ladder.models import registry
+
+    registry.add_local("prose-llama", prose_model_dir)
+    monkeypatch.setenv("LADDER_TEST_REMOTE_KEY", srv.admin_key)
+    args = ["models", "add-remote", "far", "--base-url", srv.v1, "--model", "prose-llama"]
+    out = CliRunner().invoke(app, [*args, "--api-key-env", "LADDER_TEST_REMOTE_KEY"])
+    assert out.exit_code == 0, out.output
+    rf = {"type": "json_schema", "json_schema": {"name": "refund", "schema": SCHEMA}}
+    try:
+        resp = srv.client().chat.completions.create(model="far", messages=ASK, response_format=rf, max_tokens=16)
+    except openai.UnprocessableEntityError as e:  # the endpoint did not constrain: checked, retried, refused
+        assert e.body["code"] == "invalid_model_output" and "2 attempts" in e.body["message"]
+        return
+    # an endpoint that took the schema (structured outputs) answered under it
+    assert resp.choices[0].finish_reason == "length" or json.loads(resp.choices[0].message.content)["days"] >= 0

@@ -105,11 +105,13 @@ class OutputContract:
         """The answer as canonical JSON when it is one object valid against the schema (bounded patterns)."""
         return Checked(*check_json(text, self.schema))
 
-    def enforce(self, generate: Callable[[int], A]) -> tuple[A, str]:
+    def enforce(self, generate: Callable[[int], A], *, local: bool) -> tuple[A, str]:
         """(answer, text to serve) from `generate(attempt)`; raises InvalidModelOutput when none is valid.
 
-        A natively constrained answer is never asked for again: one cut at max_tokens is served as it
-        is with finish_reason "length" (as OpenAI does), so the client knows to allow more tokens.
+        `local`: the model runs on a local backend, which always decodes under the constraint; a
+        remote answer says itself whether its endpoint did (`constraint_mode`). A natively constrained
+        answer is never asked for again: one cut at max_tokens is served as it is, with
+        finish_reason "length" (as OpenAI does), so the client knows to allow more tokens.
         """
         why = ""
         for attempt in range(ATTEMPTS):
@@ -118,7 +120,8 @@ class OutputContract:
             if verdict.ok:
                 return answer, verdict.text  # type: ignore[return-value]
             why = verdict.why
-            if getattr(answer, "constraint_mode", None) == NATIVE:
+            mode = getattr(answer, "constraint_mode", None)
+            if (mode == NATIVE) if mode is not None else local:
                 if answer.finish_reason == "length":
                     return answer, answer.text
                 raise InvalidModelOutput(
@@ -133,6 +136,13 @@ class OutputContract:
             code="invalid_model_output",
             param="response_format",
         )
+
+
+def runs_locally(model: str, backend: str | None, project_id: str) -> bool:
+    """Whether `model` (on `backend`, or its own) is served by a local backend, which compiles constraints itself."""
+    from ladder.models.registry import get_model
+
+    return (backend or get_model(model, project_id).backend) != "remote"
 
 
 def from_response_format(kind: str, schema: object | None, *, param: str = "response_format") -> OutputContract | None:

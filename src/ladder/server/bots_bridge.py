@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from ladder.errors import InvalidInput
 from ladder.models.types import ChatRequest, Delta
-from ladder.pipelines.output_contract import OutputContract
+from ladder.pipelines.output_contract import OutputContract, runs_locally
 from ladder.pipelines.request_settings import ClientSettings
 
 PREFIX = "bot:"
@@ -69,7 +69,8 @@ def chat(
     if contract is None:
         result, text = attempt(0), None
     else:
-        result, text = contract.enforce(attempt)
+        local = runs_locally(pipe.config.model, pipe.config.backend, pipe.project_id)
+        result, text = contract.enforce(attempt, local=local)
     return {
         "text": result.text if text is None else text,
         "finish_reason": result.finish_reason,

@@ -13,7 +13,7 @@ from ladder.errors import InvalidInput, NotFound
 from ladder.ids import new_id
 from ladder.models.text_stops import stop_list
 from ladder.models.types import ChatRequest, GenerationParams, Message
-from ladder.pipelines.output_contract import OutputContract
+from ladder.pipelines.output_contract import OutputContract, runs_locally
 from ladder.pipelines.request_settings import ClientSettings
 from ladder.server import bots_bridge, jsonformat
 from ladder.server.deps import Principal, in_thread, principal, state
@@ -136,7 +136,7 @@ def _complete(
             params = dataclasses.replace(req.params, seed=(req.params.seed or 0) + i)
             return service.chat(model, ChatRequest(req.messages, params), project_id=project_id)
 
-        resp, text = contract.enforce(attempt)
+        resp, text = contract.enforce(attempt, local=runs_locally(model, None, project_id))
         return {"text": text, "finish_reason": resp.finish_reason, "usage": resp.usage}
 
 
