@@ -132,11 +132,11 @@ def test_the_bots_api_returns_the_probs(make_server, tiny_model):
 
 @pytest.mark.slow
 def test_llamacpp_scores_agree_with_torch_and_leave_generation_as_it_was(ladder_home):
-    """The real SmolLM2: llama.cpp (Q4 weights) and torch (de-quantised) give close probabilities."""
+    """The real SmolLM2: llama.cpp (Q4 weights, shared label prefixes walked once) and torch agree closely."""
     from ladder.models.types import ChatRequest, GenerationParams
 
     name = "smollm2-135m-instruct"
-    labels = ["billing", "card arrival", "lost or stolen card", "refund"]
+    labels = ["billing", "card arrival", "card payment", "card payment fee", "lost or stolen card", "refund"]
     msgs = [
         Message("system", "Classify the message. Reply with one of: " + ", ".join(labels)),
         Message("user", "I was charged twice for my order"),

@@ -85,11 +85,14 @@ def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[fl
 
 
 def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
-    """The same scores on llama.cpp: the prompt evaluated once, then each label token by token from it.
+    """The same scores on llama.cpp: the prompt evaluated once, then the labels' tokens from it.
 
     The context keeps logits of the last evaluated token only (no `logits_all`, which would cost
-    memory on every generation), so a label is fed one token at a time; the prompt's KV cache is kept
-    and reused by the next generation of the same prompt.
+    memory on every generation), so label tokens are fed one at a time. They are walked as a trie,
+    labels in token order, so a prefix that labels share ("card arrival", "card payment") is
+    evaluated once: when a prefix is reached, the context holds exactly that prefix, because every
+    label between two that share it shares it too. The prompt's KV cache is kept for the next
+    generation of the same prompt.
     """
     import llama_cpp
     import numpy as np
@@ -98,12 +101,17 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
     prompt, _ = backend._prompt(messages)
     conts = _label_tokens(labels, lambda s: llm.tokenize(s.encode("utf-8"), add_bos=False, special=False))
     n_vocab = llm.n_vocab()
+    wanted: dict[tuple[int, ...], set[int]] = {}  # prefix -> the next tokens some label needs after it
+    for c in conts:
+        for j, t in enumerate(c):
+            wanted.setdefault(tuple(c[:j]), set()).add(t)
 
-    def last_logp() -> np.ndarray:
+    def read(prefix: tuple[int, ...]) -> dict[int, float]:
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
         row = row.astype(np.float64)
-        row -= row.max()
-        return row - np.log(np.exp(row).sum())
+        top = row.max()
+        log_z = top + np.log(np.exp(row - top).sum())
+        return {t: float(row[t] - log_z) for t in wanted[prefix]}
 
     with backend._lock:
         backend._fit_threads()  # many one-token steps: spinning threads on busy cores cost the most here
@@ -115,16 +123,15 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
             keep += 1
         llm.n_tokens = keep
         llm.eval(prompt[keep:])
-        first = last_logp()
-        scores = []
-        for c in conts:
-            total = float(first[c[0]])
-            llm.n_tokens = len(prompt)
+        logps = {(): read(())}
+        for c in sorted(conts):
             for j in range(1, len(c)):
-                llm.eval([c[j - 1]])
-                total += float(last_logp()[c[j]])
-            scores.append(total / len(c))
+                key = tuple(c[:j])
+                if key not in logps:
+                    llm.n_tokens = len(prompt) + j - 1  # drops what a diverging label left after the prefix
+                    llm.eval([c[j - 1]])
+                    logps[key] = read(key)
         # The context's logits are now a label's: leave the prompt's last token unevaluated so the
         # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
         llm.n_tokens = len(prompt) - 1
-    return scores
+    return [sum(logps[tuple(c[:j])][c[j]] for j in range(len(c))) / len(c) for c in conts]
