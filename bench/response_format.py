@@ -24,7 +24,7 @@ SCHEMA = {
         "name": {"type": "string"},
         "city": {"type": "string"},
         "order": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]{4}$"},
-        "items": {"type": "integer", "minimum": 1},
+        "items": {"type": "integer"},
         "urgent": {"type": "boolean"},
     },
     "required": ["name", "city", "order", "items", "urgent"],

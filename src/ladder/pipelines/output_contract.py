@@ -21,7 +21,10 @@ from ladder.models.constraints import Constraint
 from ladder.models.types import ChatRequest, Message
 from ladder.pipelines import schema_check
 
-NATIVE = "native"  # the backend decoded under the constraint
+# ChatResponse.constraint_mode: what the backend did with the constraint
+NATIVE = "native"  # decoded under it
+VALIDATED = "validated"  # decoded freely, checked, asked once more (remote endpoints that cannot constrain)
+NONE = "none"  # nothing said (a local backend compiles every constraint itself)
 JSON_OBJECT = {"type": "object"}
 ATTEMPTS = 2  # for backends that cannot constrain: the answer and one retry
 
@@ -108,10 +111,12 @@ class OutputContract:
     def enforce(self, generate: Callable[[int], A], *, local: bool) -> tuple[A, str]:
         """(answer, text to serve) from `generate(attempt)`; raises InvalidModelOutput when none is valid.
 
-        `local`: the model runs on a local backend, which always decodes under the constraint; a
-        remote answer says itself whether its endpoint did (`constraint_mode`). A natively constrained
-        answer is never asked for again: one cut at max_tokens is served as it is, with
-        finish_reason "length" (as OpenAI does), so the client knows to allow more tokens.
+        `local`: the model runs on a local backend, which always decodes under the constraint. A
+        remote answer says what its backend did (`constraint_mode`): "native" (the endpoint took the
+        schema) or "validated" (the backend already checked it and asked once more). A natively
+        constrained answer is never asked for again: one cut at max_tokens is served as it is, with
+        finish_reason "length" (as OpenAI does), so the client knows to allow more tokens. Only an
+        answer nobody checked is asked for again here.
         """
         why = ""
         for attempt in range(ATTEMPTS):
@@ -121,7 +126,9 @@ class OutputContract:
                 return answer, verdict.text  # type: ignore[return-value]
             why = verdict.why
             mode = getattr(answer, "constraint_mode", None)
-            if (mode == NATIVE) if mode is not None else local:
+            if mode == VALIDATED:
+                break  # the backend's own retry is spent
+            if mode == NATIVE or (local and mode in (None, NONE)):
                 if answer.finish_reason == "length":
                     return answer, answer.text
                 raise InvalidModelOutput(
