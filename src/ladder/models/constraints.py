@@ -3,7 +3,7 @@
 A `Constraint` travels on `GenerationParams`; each backend compiles it with its own engine
 (llama.cpp grammars, a structured-generation library for torch, `response_format`/guided
 decoding for remote endpoints) and caches the compiled form keyed by the constraint, which is
-why it is frozen and hashable (the schema is kept as canonical JSON text).
+why it is frozen and hashable (the schema is kept as JSON text).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ Kind = Literal["choice", "json_schema", "regex"]
 class Constraint:
     kind: Kind
     choices: tuple[str, ...] = ()
-    schema_text: str | None = None  # canonical JSON (sorted keys) of the schema
+    # The schema as JSON text, keys in the order given: a grammar emits properties in schema order,
+    # and that order is part of what is asked for (say, a "reason" before an "answer").
+    schema_text: str | None = None
     pattern: str | None = None
 
     def __post_init__(self) -> None:
@@ -39,7 +41,7 @@ class Constraint:
     @classmethod
     def json_schema(cls, schema: dict | None) -> Constraint:
         """`None` or `{}` means any JSON object (OpenAI's json_object mode)."""
-        return cls("json_schema", schema_text=json.dumps(schema or {"type": "object"}, sort_keys=True))
+        return cls("json_schema", schema_text=json.dumps(schema or {"type": "object"}, ensure_ascii=False))
 
     @classmethod
     def regex(cls, pattern: str) -> Constraint:

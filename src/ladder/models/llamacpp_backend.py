@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 
-from ladder.errors import BackendError
+from ladder.errors import BackendError, InvalidInput
+from ladder.models.constrain_llamacpp import gbnf
+from ladder.models.constraints import Constraint
 from ladder.models.registry import ModelSpec
 from ladder.models.text_stops import StopScanner
 from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
@@ -17,6 +20,8 @@ from ladder.settings import get_settings
 # llama.cpp's default context for SmolLM2 is its trained 8192; cap it so the KV cache stays small
 # on laptop-class machines while still fitting any prompt the platform builds.
 MAX_CONTEXT = 8192
+# Compiled grammars kept per backend; a pipeline uses one or two, a server a few dozen.
+GRAMMAR_CACHE_SIZE = 64
 
 
 class LlamaCppBackend:
@@ -62,6 +67,26 @@ class LlamaCppBackend:
         )
         # One context serves one request at a time.
         self._lock = threading.Lock()
+        # Per instance: the check below parses against this model's vocabulary.
+        self._grammar = functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)(self._compile_grammar)
+
+    def _compile_grammar(self, constraint: Constraint):
+        import llama_cpp
+        from llama_cpp import LlamaGrammar
+
+        text = gbnf(constraint)
+        # llama.cpp parses the grammar only when sampling starts, and a grammar it cannot parse
+        # gives a null sampler there; parse it once here so bad input fails as input.
+        probe = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode("utf-8"), b"root")
+        if not probe:
+            param = {"choice": "labels", "json_schema": "schema"}.get(constraint.kind, "pattern")
+            raise InvalidInput(f"llama.cpp could not parse the {constraint.kind} constraint's grammar", param=param)
+        llama_cpp.llama_sampler_free(probe)
+        return LlamaGrammar.from_string(text, verbose=False)
+
+    def grammar(self, constraint: Constraint | None):
+        """The compiled grammar for a constraint (None: free text), cached per constraint."""
+        return self._grammar(constraint) if constraint is not None else None
 
     def _prompt(self, messages: list[Message]) -> tuple[list[int], list[str]]:
         r = self.formatter(messages=[m.as_dict() for m in messages])
@@ -97,6 +122,8 @@ class LlamaCppBackend:
         self._fit_threads()
         tokens, template_stops = self._prompt(request.messages)
         p = request.params
+        # The grammar sampler allows EOS only once the grammar is complete, and nothing else after.
+        grammar = self.grammar(p.constraint)
         return len(tokens), self.llm.create_completion(
             tokens,
             max_tokens=p.max_tokens,
@@ -107,6 +134,7 @@ class LlamaCppBackend:
             stream=stream,
             top_k=0 if p.temperature > 0 else 40,
             repeat_penalty=1.0,
+            grammar=grammar,
         )
 
     def chat(self, request: ChatRequest) -> ChatResponse:
@@ -121,9 +149,12 @@ class LlamaCppBackend:
             Usage(n_prompt, int(usage.get("completion_tokens", 0))),
             (time.perf_counter() - t0) * 1000,
             self.name,
+            constraint_mode="none" if request.params.constraint is None else "native",
         )
 
     def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        for r in requests:  # a bad constraint fails the batch before any row is generated
+            self.grammar(r.params.constraint)
         return [self.chat(r) for r in requests]
 
     def stream(self, request: ChatRequest) -> Iterator[Delta]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ladder.models.constrain_torch import RowMasks, TokenMasks
 from ladder.models.registry import ModelSpec
 from ladder.models.text_stops import StopScanner, cut_at_stop
 from ladder.models.types import ChatRequest, ChatResponse, Delta, GenerationParams, Message, Usage
@@ -41,6 +42,8 @@ class TorchBackend:
         eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
         self.eos_ids = {e for e in eos if e is not None}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else 0
+        self.masks = TokenMasks(tokenizer, vocab, self.eos_ids)
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> TorchBackend:
@@ -90,6 +93,7 @@ class TorchBackend:
 
     def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         """Requests with the same sampling settings share one left-padded batch."""
+        self.masks.check([r.params.constraint for r in requests])
         out: list[ChatResponse | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
@@ -103,10 +107,18 @@ class TorchBackend:
             for i, prompt, (ids, finish) in zip(idx, prompts, results, strict=True):
                 text = self.tok.decode(ids, skip_special_tokens=True)
                 text, hit = cut_at_stop(text, requests[i].params.stop)
-                out[i] = ChatResponse(text, "stop" if hit else finish, Usage(len(prompt), len(ids)), latency, self.name)
+                out[i] = ChatResponse(
+                    text,
+                    "stop" if hit else finish,
+                    Usage(len(prompt), len(ids)),
+                    latency,
+                    self.name,
+                    constraint_mode="none" if requests[i].params.constraint is None else "native",
+                )
         return out  # type: ignore[return-value]
 
     def stream(self, request: ChatRequest) -> Iterator[Delta]:
+        self.masks.check([request.params.constraint])
         prompt = self.encode(request.messages)
         scanner = StopScanner(request.params.stop)
         ids: list[int] = []
@@ -150,7 +162,8 @@ class TorchBackend:
     ):
         """Yields (tokens per row, None for finished rows; None) each step, then (None, finish reasons).
 
-        The caller may set `stopped[b]` to end row b early (a stop sequence was produced).
+        The caller may set `stopped[b]` to end row b early (a stop sequence was produced). A row
+        with a constraint samples only what its grammar allows next, EOS only once it is complete.
         """
         from transformers import DynamicCache
 
@@ -181,6 +194,8 @@ class TorchBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         finished = [False] * n
         finish = ["length"] * n
+        constraints = [p.constraint for p in params]
+        constrained = RowMasks(self.masks, constraints) if any(constraints) else None
         step_input, step_pos = input_ids, positions
         for step in range(max(max_new)):
             logits = (
@@ -195,6 +210,9 @@ class TorchBackend:
                 .logits[:, -1, :]
                 .float()
             )
+            if constrained is not None:
+                # Masked before temperature and top_p, so sampling renormalises over allowed tokens.
+                constrained.apply(logits, [not f for f in finished])
             nxt = self._pick(logits, p0, gen)
             tokens: list[int | None] = []
             for b in range(n):
@@ -209,6 +227,8 @@ class TorchBackend:
                     tokens.append(None)
                     continue
                 tokens.append(t)
+                if constrained is not None:
+                    constrained.advance(b, t)
                 if step + 1 >= max_new[b]:
                     finished[b] = True
             yield tokens, None
