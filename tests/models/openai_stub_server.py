@@ -1,7 +1,8 @@
 """A small real HTTP server on loopback speaking the OpenAI chat API, for the remote backend's tests.
 
 It answers by echoing the last user message reversed, streams word by word, and returns
-errors on request (model name "fail-<status>") so error handling is exercised end to end.
+errors on request (model name "fail-<status>") so error handling is exercised end to end; a
+model named "noformat..." refuses `response_format` and guided decoding with HTTP 400.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Handler(BaseHTTPRequestHandler):
         if model.startswith("fail-"):
             status = int(model.split("-")[1])
             return self._json(status, {"error": {"message": f"stub failure {status}", "type": "server_error"}})
+        if model.startswith("noformat") and ({"response_format", "guided_choice", "guided_regex"} & body.keys()):
+            # An endpoint that cannot constrain its output refuses the fields, as such servers do.
+            error = {"message": "response_format unsupported", "type": "invalid_request_error"}
+            return self._json(400, {"error": error})
         answer = body["messages"][-1]["content"][::-1]
         words = answer.split(" ")
         usage = {"prompt_tokens": 11, "completion_tokens": len(words), "total_tokens": 11 + len(words)}

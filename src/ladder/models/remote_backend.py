@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 
 from ladder.errors import BackendError, InvalidInput
+from ladder.models.constrain_remote import correction, native_args, unwrap, violation
 from ladder.models.registry import ModelSpec, check_key_env
 from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
 
@@ -19,6 +20,8 @@ DEFAULT_CONTEXT = 128_000
 BATCH_CONCURRENCY = 4
 log = logging.getLogger("ladder.models")
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # an upstream error code worth passing on (context_length_exceeded)
+# What an endpoint answers when it does not take a request field (response_format, guided_*).
+_UNSUPPORTED = (400, 422)
 
 
 class RemoteBackend:
@@ -29,6 +32,8 @@ class RemoteBackend:
         self.endpoint = spec.base_url
         self.remote_model = spec.remote_model
         self.context_length = int(spec.meta.get("context_length", DEFAULT_CONTEXT))
+        # Which constrained decoding the endpoint speaks: "vllm", "openai" (the default), "plain" (none).
+        self.server = str(spec.meta.get("server", "openai"))
         key = "not-needed"
         if spec.api_key_env:
             # Checked again here, not only at registration: a row written before the rule existed, or by
@@ -92,9 +97,51 @@ class RemoteBackend:
         return err
 
     def chat(self, request: ChatRequest) -> ChatResponse:
+        c = request.params.constraint
+        if c is None:
+            return self._chat_once(request, {})
+        native = native_args(c, self.server)
+        if native is not None:
+            try:
+                r = self._chat_once(request, native)
+            except BackendError as e:
+                if e.upstream_status not in _UNSUPPORTED:
+                    raise
+                log.warning("remote model %s refused %s; validating its answers instead", self.name, sorted(native))
+            else:
+                r.text, r.constraint_mode = unwrap(c, r.text, native), "native"
+                return r
+        return self._chat_validated(request)
+
+    def _chat_validated(self, request: ChatRequest) -> ChatResponse:
+        """Free decoding, the answer checked against the constraint and asked for once more if it fails."""
+        c = request.params.constraint
+        first = self._chat_once(request, {})
+        first.constraint_mode = "validated"
+        why = violation(c, first.text.strip())
+        if why is None:
+            first.text = first.text.strip()
+            return first
+        retry = ChatRequest(
+            [*request.messages, Message("assistant", first.text), Message("user", correction(c, why))], request.params
+        )
+        second = self._chat_once(retry, {})
+        if violation(c, second.text.strip()) is None:
+            second.text = second.text.strip()
+        else:
+            log.info("remote model %s: the retried answer still breaks its %s constraint", self.name, c.kind)
+        second.constraint_mode = "validated"
+        second.usage = Usage(
+            first.usage.prompt_tokens + second.usage.prompt_tokens,
+            first.usage.completion_tokens + second.usage.completion_tokens,
+        )
+        second.latency_ms += first.latency_ms
+        return second
+
+    def _chat_once(self, request: ChatRequest, extra: dict) -> ChatResponse:
         t0 = time.perf_counter()
         try:
-            out = self.client.chat.completions.create(**self._args(request))
+            out = self.client.chat.completions.create(**self._args(request), **extra)
         except openai.OpenAIError as e:
             raise self._error(e) from e
         choice = out.choices[0]
@@ -113,12 +160,26 @@ class RemoteBackend:
             return list(pool.map(self.chat, requests))
 
     def stream(self, request: ChatRequest) -> Iterator[Delta]:
+        c = request.params.constraint
+        native = native_args(c, self.server) if c is not None else {}
+        if native is None or (c is not None and c.kind == "choice" and "response_format" in native):
+            # Validated (or unwrapped from {"label": ...}) as a whole, so sent as one piece.
+            r = self.chat(request)
+            yield Delta(r.text)
+            yield Delta("", r.finish_reason, r.usage)
+            return
         try:
             chunks = self.client.chat.completions.create(
-                **self._args(request), stream=True, stream_options={"include_usage": True}
+                **self._args(request), **native, stream=True, stream_options={"include_usage": True}
             )
         except openai.OpenAIError as e:
-            raise self._error(e) from e
+            err = self._error(e)
+            if not native or err.upstream_status not in _UNSUPPORTED:
+                raise err from e
+            r = self._chat_validated(request)
+            yield Delta(r.text)
+            yield Delta("", r.finish_reason, r.usage)
+            return
         finish, usage, n = "stop", None, 0
         try:
             for chunk in chunks:

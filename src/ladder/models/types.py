@@ -65,6 +65,9 @@ class ChatResponse:
     usage: Usage
     latency_ms: float
     model: str
+    # How `GenerationParams.constraint` was kept: "native" (decoded under it), "validated" (checked
+    # after decoding and retried once; the text may still fail if both tries did), "none" (no constraint).
+    constraint_mode: str = "none"
 
 
 @dataclass
