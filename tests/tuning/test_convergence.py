@@ -90,8 +90,9 @@ def test_metric_events_stream_and_the_job_returns_its_best_checkpoint(tiny_model
     )
     done = worker.run_job(leases.claim_next("w"))
     assert done.status == "succeeded", done.error
-    events = metric_events(job.id)
-    assert events and all(0 <= m["valid_accuracy"] <= 1 and 0 <= m["valid_format"] <= 1 for m in events)
+    events = [m for m in metric_events(job.id) if "valid_loss" in m]
+    assert [m["step"] for m in events] == [2, 3, 4, 6]  # the eval steps: twice an epoch and at its end
+    assert all(0 <= m["valid_accuracy"] <= 1 and 0 <= m["valid_format"] <= 1 for m in events)
     best = events[-1]["best_step"]
     listed = {c.step for c in service.list_checkpoints(job.id)}
     assert best in listed and max(listed) == events[-1]["step"]  # the others stay listed

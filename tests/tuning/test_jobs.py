@@ -45,13 +45,15 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(tiny_model, train
     events = service.list_events(job.id, limit=100)
     metrics = [e for e in events if e.type == "metrics"]
     assert [e.data["step"] for e in reversed(metrics)] == [1, 2, 3, 4, 5, 6]
-    assert all("train_loss" in e.data and "valid_loss" in e.data for e in metrics)
+    assert all("train_loss" in e.data for e in metrics)
+    # auto eval_every: twice an epoch (every 2 of the 3 steps per epoch), and at each epoch end
+    assert [e.data["step"] for e in reversed(metrics) if "valid_loss" in e.data] == [2, 3, 4, 6]
     shaped = events[0].as_openai()
     assert shaped["object"] == "fine_tuning.job.event" and shaped["level"] in ("info", "warn", "error")
 
     ckpts = service.list_checkpoints(job.id)
     # every 2 steps, at each epoch end (step 3 and 6), and at each eval that was the best so far
-    bests = {e.data["step"] for e in metrics if e.data["best_step"] == e.data["step"]}
+    bests = {e.data["step"] for e in metrics if e.data.get("best_step") == e.data["step"]}
     assert sorted(c.step for c in ckpts) == sorted({2, 3, 4, 6} | bests)
     assert ckpts[0].as_openai()["fine_tuned_model_checkpoint"].endswith(":ckpt-step-6")
     registry.get_model(ckpts[-1].model_name)  # each checkpoint is usable as a model

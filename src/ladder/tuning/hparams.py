@@ -22,6 +22,7 @@ MIN_EPOCHS_WITH_STOPPING = 5
 # (a fifth of it at most), at most 100 (each eval step decodes all of them), none below 8.
 VALIDATION_FRACTION = 0.1
 VALIDATION_MIN, VALIDATION_MAX, VALIDATION_FLOOR = 20, 100, 8
+MAX_AUTO_EVALS = 20
 
 DEFAULTS: dict = {
     "n_epochs": "auto",
@@ -166,7 +167,11 @@ def resolve(asked: dict | None, n_examples: int, has_validation: bool = False) -
     hp["checkpoint_every"] = (
         max(1, hp["total_steps"] // 5) if auto("checkpoint_every") else _number(hp, "checkpoint_every", int, 1, 10**9)
     )
+    # Each eval decodes the whole validation slice (the task metric): twice an epoch bounds its cost,
+    # and no more than MAX_AUTO_EVALS per job for tiny sets run over many epochs.
     hp["eval_every"] = (
-        max(1, hp["total_steps"] // 10) if auto("eval_every") else _number(hp, "eval_every", int, 1, 10**9)
+        max(1, math.ceil(steps_per_epoch / 2), math.ceil(hp["total_steps"] / MAX_AUTO_EVALS))
+        if auto("eval_every")
+        else _number(hp, "eval_every", int, 1, 10**9)
     )
     return hp
