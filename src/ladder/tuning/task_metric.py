@@ -102,6 +102,7 @@ class TaskMeter:
             raise ValueError(f"no task metric for task {self.task!r}")
         self.key = "valid_accuracy" if self.task == "classification" else "valid_f1"
         self.tok = tokenizer
+        self._backend = None
         self.prompts = [c[:-1] for c in conversations]
         self.references = [c[-1]["content"] for c in conversations]
         longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in self.references), default=8)
@@ -119,7 +120,11 @@ class TaskMeter:
         from ladder.models.torch_backend import TorchBackend
         from ladder.models.types import ChatRequest, GenerationParams, Message
 
-        backend = TorchBackend("in-training", model, self.tok, torch.device(device))  # puts the model in eval
+        if self._backend is None or self._backend.model is not model:
+            # Kept across evals: the backend caches the compiled constraint.
+            self._backend = TorchBackend("in-training", model, self.tok, torch.device(device))
+        backend = self._backend
+        model.eval()  # no dropout while decoding; training mode comes back below
         params = GenerationParams(max_tokens=self.max_new_tokens, temperature=0.0, constraint=self.constraint)
         outputs: list[str] = []
         try:
