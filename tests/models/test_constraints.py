@@ -93,9 +93,12 @@ def test_free_text_from_the_same_model_is_not_in_the_set(tiny_model):
 
 
 def check_json(answers: list) -> None:
+    order = list(SCHEMA["properties"])
     for a in answers:
-        assert a.finish_reason == "stop", a.text
-        jsonschema.validate(json.loads(a.text), SCHEMA)
+        assert a.finish_reason == "stop" and a.constraint_mode == "native", a.text
+        doc = json.loads(a.text)
+        jsonschema.validate(doc, SCHEMA)
+        assert list(doc) == [k for k in order if k in doc]  # properties come in the schema's order
     assert len({a.text for a in answers}) > len(answers) // 2
 
 

@@ -99,10 +99,10 @@ def test_json_strings_admit_no_raw_control_characters():
 def test_choice_gives_exactly_one_label(llama):
     answers = llama.chat_batch([req(i, Constraint.choice(LABELS)) for i in range(40)])
     assert all(a.text in LABELS for a in answers), {a.text for a in answers} - set(LABELS)
-    assert all(a.finish_reason == "stop" for a in answers)
+    assert all(a.finish_reason == "stop" and a.constraint_mode == "native" for a in answers)
     assert len({a.text for a in answers}) >= 3
     free = llama.chat_batch([req(i, None) for i in range(10)])
-    assert not any(a.text in LABELS for a in free)
+    assert not any(a.text in LABELS for a in free) and free[0].constraint_mode == "none"
 
 
 @pytest.mark.slow

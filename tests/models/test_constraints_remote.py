@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from ladder.errors import InvalidInput
+from ladder.models import registry, service
 from ladder.models.constraints import Constraint
 from ladder.models.registry import ModelSpec
 from ladder.models.remote_backend import RemoteBackend
@@ -94,3 +96,12 @@ def test_a_failing_answer_is_retried_once_with_what_was_wrong(stub):
     told = sent()[-1]["messages"][-1]["content"]
     assert "breaks its schema at n" in told and told.endswith(Constraint.json_schema(SCHEMA).schema_text)
     assert text == told[::-1]
+
+
+def test_the_server_kind_is_registered_with_the_model(stub):
+    registry.add_remote("guided", stub, "m", server="vllm")
+    r = service.chat("guided", asking("other", Constraint.choice(LABELS)))
+    assert r.text == "other" and sent()[-1]["guided_choice"] == LABELS
+    with pytest.raises(InvalidInput) as e:
+        registry.add_remote("odd", stub, "m", server="ollama")
+    assert e.value.param == "server" and "openai, vllm, plain" in str(e.value)

@@ -52,9 +52,14 @@ def add_remote(
         help="environment variable holding the API key, sent to the endpoint as a bearer token: its name "
         "must end in _API_KEY, _TOKEN or _KEY, or be listed in LADDER_REMOTE_KEY_ENVS",
     ),
+    server: str = typer.Option(
+        "openai",
+        help="how the endpoint constrains output: openai (response_format json_schema), vllm (guided_choice, "
+        "guided_regex too), plain (neither: answers are validated and retried once)",
+    ),
 ) -> None:
     """Register a model served by an OpenAI-compatible endpoint."""
-    spec = registry.add_remote(name, base_url, model, api_key_env)
+    spec = registry.add_remote(name, base_url, model, api_key_env, server=server)
     console.print(f"registered [bold]{spec.name}[/] -> {spec.where}")
 
 

@@ -9,6 +9,8 @@ import jsonschema
 
 from ladder.models.constraints import Constraint
 
+# What an endpoint takes to constrain its output (a remote model's `meta["server"]`).
+SERVERS = ("openai", "vllm", "plain")
 # A choice sent as a JSON schema is wrapped in an object: OpenAI's strict mode needs an object at the root.
 CHOICE_KEY = "label"
 
@@ -16,7 +18,7 @@ CHOICE_KEY = "label"
 def native_args(constraint: Constraint, server: str) -> dict | None:
     """Request fields that make the endpoint decode under the constraint; None where it cannot.
 
-    `server`: "vllm" (guided decoding: choice, regex, schema), "openai" or "" (structured outputs:
+    `server`: "vllm" (guided decoding: choice, regex, schema), "openai" (structured outputs:
     schemas only, a choice as a schema with an enum), "plain" (nothing: validate instead).
     """
     if server == "plain":

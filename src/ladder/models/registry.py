@@ -195,13 +195,19 @@ def add_remote(
     api_key_env: str | None = None,
     project_id: str | None = None,
     db: Database | None = None,
+    server: str = "openai",
 ) -> ModelSpec:
     """Register a model served by any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, ladder).
 
-    Shared by every project unless `project_id` is given.
+    Shared by every project unless `project_id` is given. `server` says which constrained
+    decoding the endpoint takes (see `constrain_remote.SERVERS`).
     """
+    from ladder.models.constrain_remote import SERVERS
+
     if not base_url.startswith(("http://", "https://")):
         raise InvalidInput(f"--base-url {base_url!r} must start with http:// or https://", param="base_url")
+    if server not in SERVERS:
+        raise InvalidInput(f"--server {server!r} must be one of {', '.join(SERVERS)}", param="server")
     if api_key_env is not None:
         check_key_env(api_key_env, project_id=project_id)
     return _insert(
@@ -212,6 +218,7 @@ def add_remote(
             remote_model=remote_model,
             api_key_env=api_key_env,
             project_id=project_id,
+            meta={"server": server},
         ),
         db or get_db(),
     )
