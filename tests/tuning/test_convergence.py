@@ -198,3 +198,21 @@ def test_the_cli_flags_set_the_slice_and_the_patience(tiny_model, tmp_path, make
     assert job.resolved["early_stopping_patience"] == 1 and job.repro["n_valid_held_out_of_training"] == 15
     bad = CliRunner().invoke(app, [*argv[:-1], "some"])
     assert bad.exit_code != 0 and "--validation-split" in bad.output
+
+
+def test_the_task_meter_decodes_the_slice_and_leaves_the_model_training(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ladder.tuning.task_metric import TaskMeter
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
+    answer = '{"name": "Ada", "city": "London"}'
+    convs = [[{"role": "user", "content": f"extract {i}"}, {"role": "assistant", "content": answer}] for i in range(3)]
+    meter = TaskMeter({"task": "extraction", "schema": None}, convs, tok)
+    assert meter.key == "valid_f1" and meter.max_new_tokens > len(tok(answer)["input_ids"])
+    got = meter(model, "cpu")
+    assert set(got) == {"valid_f1", "valid_format"} and 0 <= got["valid_f1"] <= 1
+    assert model.training  # the trainer's next step still has dropout
+    with pytest.raises(ValueError, match="no task metric"):
+        TaskMeter({"task": "none"}, convs, tok)
