@@ -159,3 +159,12 @@ def test_ladder_climb_constrains_each_rung_unless_free(tiny_model, tmp_path, fla
     assert float(cells[" ECE "]) >= 0.0  # the label rung's probabilities were scored and calibrated
     assert "Routing low-confidence answers to a person" in md
     assert {"reliability.png", "coverage.png"} <= {p.name for p in report.iterdir()}
+
+
+def test_label_answers_stay_in_the_set_on_the_tiny_model_and_free_ones_do_not(tiny_model):
+    """End to end: the pipeline's constraint reaches the backend (a random model, sampled at temperature 1)."""
+    texts = [f"message number {i}" for i in range(12)]
+    on = Pipeline(_cfg(tiny_model, max_tokens=12, temperature=1.0, seed=7)).run_batch(texts, batch_size=4)
+    assert all(r.valid and r.text in LABELS for r in on), [r.text for r in on]
+    off = Pipeline(_cfg(tiny_model, max_tokens=12, temperature=1.0, seed=7, constrained=False)).run_batch(texts)
+    assert not all(r.valid for r in off)  # what the constraint buys on a model that knows nothing

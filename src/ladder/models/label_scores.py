@@ -85,14 +85,14 @@ def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[fl
 
 
 def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
-    """The same scores on llama.cpp: the prompt evaluated once, then the labels' tokens from it.
+    """The same scores on llama.cpp: the prompt evaluated once, then each label's tokens in one step.
 
-    The context keeps logits of the last evaluated token only (no `logits_all`, which would cost
-    memory on every generation), so label tokens are fed one at a time. They are walked as a trie,
-    labels in token order, so a prefix that labels share ("card arrival", "card payment") is
-    evaluated once: when a prefix is reached, the context holds exactly that prefix, because every
-    label between two that share it shares it too. The prompt's KV cache is kept for the next
-    generation of the same prompt.
+    `Llama.eval` keeps the logits of a batch's last token only (the context was made without
+    `logits_all`, which would cost memory on every generation), so a label's tokens are decoded as
+    one batch that asks llama.cpp for logits at every position. Labels are taken in token order and
+    a prefix that labels share ("card arrival", "card payment") is decoded once: when a label's new
+    tokens start, the context holds exactly its already-scored prefix, because every label between
+    two that share a prefix shares it too. The prompt's KV cache is kept for the next generation.
     """
     import llama_cpp
     import numpy as np
@@ -106,15 +106,23 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
         for j, t in enumerate(c):
             wanted.setdefault(tuple(c[:j]), set()).add(t)
 
-    def read(prefix: tuple[int, ...]) -> dict[int, float]:
-        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+    def read(i: int, prefix: tuple[int, ...]) -> dict[int, float]:
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(n_vocab,))
         row = row.astype(np.float64)
         top = row.max()
         log_z = top + np.log(np.exp(row - top).sum())
         return {t: float(row[t] - log_z) for t in wanted[prefix]}
 
+    def decode_all(tokens: list[int], n_past: int) -> None:
+        """What `Llama.eval` does, with logits kept at every token of the batch."""
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+
     with backend._lock:
-        backend._fit_threads()  # many one-token steps: spinning threads on busy cores cost the most here
+        backend._fit_threads()
         # Reuse what the context already holds of this prompt (a generation just ran on it), but
         # evaluate at least its last token: that step's logits are the first label token's.
         held = llm.input_ids[: llm.n_tokens].tolist()
@@ -123,14 +131,15 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
             keep += 1
         llm.n_tokens = keep
         llm.eval(prompt[keep:])
-        logps = {(): read(())}
+        logps = {(): read(-1, ())}
         for c in sorted(conts):
-            for j in range(1, len(c)):
-                key = tuple(c[:j])
-                if key not in logps:
-                    llm.n_tokens = len(prompt) + j - 1  # drops what a diverging label left after the prefix
-                    llm.eval([c[j - 1]])
-                    logps[key] = read(key)
+            # The first prefix of this label not scored yet; every longer one is new as well.
+            start = next((j for j in range(1, len(c)) if tuple(c[:j]) not in logps), None)
+            if start is None:
+                continue
+            decode_all(c[start - 1 : -1], len(prompt) + start - 1)
+            for i, j in enumerate(range(start, len(c))):
+                logps[tuple(c[:j])] = read(i, tuple(c[:j]))
         # The context's logits are now a label's: leave the prompt's last token unevaluated so the
         # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
         llm.n_tokens = len(prompt) - 1
