@@ -124,6 +124,9 @@ def test_the_bots_api_returns_the_probs(make_server, tiny_model):
     sdk = srv.client().chat.completions.create(model="bot:triage", messages=ask)
     probs = sdk.choices[0].model_extra["ladder_label_probs"]
     assert probs == pytest.approx(native["label_probs"], abs=1e-4)
+    chunks = list(srv.client().chat.completions.create(model="bot:triage", messages=ask, stream=True))
+    streamed = [c.model_extra["ladder_label_probs"] for c in chunks if "ladder_label_probs" in (c.model_extra or {})]
+    assert streamed == [pytest.approx(native["label_probs"], abs=1e-4)]  # once, in the citations chunk
     routed = srv.client().chat.completions.create(model="bot:careful", messages=ask)
     assert routed.choices[0].message.content == "to_a_person" and routed.choices[0].model_extra["ladder_abstained"]
     bad = httpx.post(srv.url + "/api/bots", json={"name": "x", "config": config | {"abstain_below": 1.5}}, headers=h)

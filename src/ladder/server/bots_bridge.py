@@ -104,7 +104,8 @@ def stream_factory(
         try:
             for item in gen:
                 if isinstance(item, PipelineResult):
-                    yield {"citations": citations_of(item)}
+                    probs = {"label_probs": item.label_probs, "abstained": item.abstained}
+                    yield {"citations": citations_of(item)} | probs
                     yield Delta("", item.finish_reason, item.usage)
                 else:
                     yield item

@@ -206,6 +206,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
                             "model": body.model,
                             "choices": [],
                             "citations": item["citations"],
+                            # a label bot's probabilities, as in a whole answer's choices[0]
+                            **(
+                                {"ladder_label_probs": item["label_probs"], "ladder_abstained": item["abstained"]}
+                                if item.get("label_probs") is not None
+                                else {}
+                            ),
                         }
                     )
                     continue
