@@ -168,3 +168,21 @@ def test_label_answers_stay_in_the_set_on_the_tiny_model_and_free_ones_do_not(ti
     assert all(r.valid and r.text in LABELS for r in on), [r.text for r in on]
     off = Pipeline(_cfg(tiny_model, max_tokens=12, temperature=1.0, seed=7, constrained=False)).run_batch(texts)
     assert not all(r.valid for r in off)  # what the constraint buys on a model that knows nothing
+
+
+def test_ladder_bots_create_and_edit_take_the_output_settings(tiny_model):
+    from typer.testing import CliRunner
+
+    from ladder.cli.main import app
+    from ladder.pipelines import service
+
+    runner = CliRunner()
+    args = ["bots", "create", "desk", "--model", tiny_model, "--labels", "billing,shipping", "--free"]
+    r = runner.invoke(app, args + ["--abstain-below", "0.6", "--abstain-label", "human"])
+    assert r.exit_code == 0, r.output
+    c = service.get_bot("desk").config
+    assert (c.constrained, c.abstain_below, c.abstain_label, c.constraint) == (False, 0.6, "human", None)
+    assert runner.invoke(app, ["bots", "edit", "desk", "--constrained"]).exit_code == 0
+    assert service.get_bot("desk").config.constraint == Constraint.choice(["billing", "shipping"])
+    bad = runner.invoke(app, ["bots", "edit", "desk", "--abstain-below", "2"])
+    assert bad.exit_code != 0 and service.get_bot("desk").version == 2

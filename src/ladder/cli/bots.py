@@ -17,6 +17,13 @@ bots_app = typer.Typer(
 _SHOTS = typer.Option(None, "--shots", help="JSONL of few-shot examples ({input, output} or chat form).")
 
 
+_CONSTRAINED = typer.Option(
+    None, "--constrained/--free", help="Decode under the parser's format (default: yes for label, json, regex)."
+)
+_ABSTAIN_BELOW = typer.Option(None, help="Answer the abstain label when the top label probability is below this.")
+_ABSTAIN_LABEL = typer.Option(None, help="The label for a person to review (default: needs_review).")
+
+
 def _read_shots(path: Path) -> list[dict]:
     from ladder.evals.testset import read_test_set
 
@@ -40,6 +47,9 @@ def _changes(
     schema,
     pattern,
     backend,
+    constrained=None,
+    abstain_below=None,
+    abstain_label=None,
 ) -> dict:
     ch: dict = {}
     for key, value in (
@@ -53,6 +63,9 @@ def _changes(
         ("max_tokens", max_tokens),
         ("temperature", temperature),
         ("backend", backend),
+        ("constrained", constrained),
+        ("abstain_below", abstain_below),
+        ("abstain_label", abstain_label),
     ):
         if value is not None:
             ch[key] = value
@@ -101,6 +114,9 @@ def create(
     schema: str = typer.Option(None, help="JSON Schema file (json parser)."),
     pattern: str = typer.Option(None, help="Regex (regex parser)."),
     backend: str = typer.Option(None, help="torch | llamacpp | remote (default: the model's own)."),
+    constrained: bool = _CONSTRAINED,
+    abstain_below: float = _ABSTAIN_BELOW,
+    abstain_label: str = _ABSTAIN_LABEL,
 ) -> None:
     """Create a bot (version 1)."""
     from ladder.pipelines import service
@@ -123,6 +139,9 @@ def create(
         schema,
         pattern,
         backend,
+        constrained,
+        abstain_below,
+        abstain_label,
     )
     ch.setdefault("model", get_settings().default_model)
     _show(service.create_bot(name, ch))
@@ -147,6 +166,9 @@ def edit(
     schema: str = typer.Option(None),
     pattern: str = typer.Option(None),
     backend: str = typer.Option(None),
+    constrained: bool = _CONSTRAINED,
+    abstain_below: float = _ABSTAIN_BELOW,
+    abstain_label: str = _ABSTAIN_LABEL,
 ) -> None:
     """Change a bot; the result is stored as a new version (old versions stay)."""
     from ladder.pipelines import service
@@ -168,6 +190,9 @@ def edit(
         schema,
         pattern,
         backend,
+        constrained,
+        abstain_below,
+        abstain_label,
     )
     if not ch:
         raise InvalidInput("nothing to change: pass at least one option (see `ladder bots edit --help`)")
