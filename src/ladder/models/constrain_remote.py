@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-
-import jsonschema
 
 from ladder.models.constraints import Constraint
 
@@ -58,21 +55,28 @@ def unwrap(constraint: Constraint, text: str, args: dict) -> str:
 
 
 def violation(constraint: Constraint, text: str) -> str | None:
-    """Why `text` breaks the constraint, or None when it keeps it."""
+    """Why `text` breaks the constraint, or None when it keeps it.
+
+    The pattern and the schema are the user's: they are matched under the same time and size bound as
+    every other user pattern (issue 11: a catastrophic regex must not hold the server).
+    """
+    from ladder.pipelines import patterns, schema_check
+
     if constraint.kind == "choice":
         ok = text in constraint.choices
         return None if ok else f"the answer must be exactly one of: {', '.join(constraint.choices)}"
     if constraint.kind == "regex":
-        ok = re.fullmatch(constraint.pattern, text) is not None
+        try:
+            ok = patterns.Budget().fullmatch(constraint.pattern, text) is not None
+        except patterns.PatternLimitExceeded as e:
+            return f"the answer could not be checked against the pattern: {e}"
         return None if ok else f"the answer must match the pattern {constraint.pattern}"
     try:
-        jsonschema.validate(json.loads(text), constraint.schema)
-    except ValueError as e:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as e:
         return f"the answer must be JSON, and it is not ({e})"
-    except jsonschema.ValidationError as e:
-        where = ".".join(str(p) for p in e.absolute_path) or "the top level"
-        return f"the answer's JSON breaks its schema at {where}: {e.message}"
-    return None
+    why = schema_check.first_error(constraint.schema, value)
+    return None if why is None else f"the answer's JSON breaks its schema {why}"
 
 
 def correction(constraint: Constraint, why: str) -> str:
