@@ -133,3 +133,19 @@ def test_cli_add_remote_refuses_a_variable_that_is_not_a_key():
     )
     assert isinstance(out.exception, InvalidInput) and "_API_KEY, _TOKEN or _KEY" in out.exception.message
     assert "x" not in [m.name for m in registry.list_models()]
+
+
+def test_a_remote_model_registered_again_elsewhere_is_served_from_its_new_endpoint(monkeypatch):
+    """The loaded-backend cache must not hand out the client of the endpoint the name used to have."""
+    monkeypatch.setenv("STUB_KEY", "sk-test-123")
+    first, first_url = openai_stub_server.start()
+    registry.add_remote("moving", first_url, "stub-model", api_key_env="STUB_KEY")
+    assert service.chat("moving", ask("moving", "a b")).text == "b a"
+    first.shutdown()
+    registry.remove("moving")
+    second, second_url = openai_stub_server.start()
+    try:
+        registry.add_remote("moving", second_url, "stub-model", api_key_env="STUB_KEY")
+        assert service.chat("moving", ask("moving", "c d")).text == "d c"
+    finally:
+        second.shutdown()

@@ -67,7 +67,19 @@ def open_backend(name: str, *, backend: str | None = None, project_id: str = DEF
         b = TorchBackend.from_spec(spec, project_id=project_id)
         return b, b.memory_bytes()
 
-    return model_cache().get((spec.name, kind, spec.path, spec.adapter_path), load)
+    # Everything that decides what a loaded backend talks to is in the key: a remote model re-registered
+    # with another endpoint, or another project's remote model of the same name, never gets this one.
+    key = (
+        spec.name,
+        kind,
+        spec.path,
+        spec.adapter_path,
+        spec.base_url,
+        spec.remote_model,
+        spec.api_key_env,
+        str(spec.meta.get("server")),
+    )
+    return model_cache().get(key, load)
 
 
 def _prepare(b: Backend, req: ChatRequest) -> None:
