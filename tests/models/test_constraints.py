@@ -180,3 +180,13 @@ def test_rows_with_one_constraint_share_its_compiled_grammar(tiny_model):
     service.chat(tiny_model, req("again", Constraint.choice(list(LABELS))))  # equal, so the same key
     backend = service.open_backend(tiny_model)
     assert backend.masks._compiled.cache_info().misses == 1
+
+
+def test_a_choice_constraint_leaves_room_for_the_longest_label_spelt_byte_by_byte():
+    from ladder.models.constraints import Constraint
+    from ladder.models.types import GenerationParams
+
+    labels = ["billing", "thermostat_problem", "café"]
+    p = GenerationParams(max_tokens=8, constraint=Constraint.choice(labels))
+    assert p.max_tokens == len("thermostat_problem") + 1
+    assert GenerationParams(max_tokens=8).max_tokens == 8  # free text keeps the caller's cap

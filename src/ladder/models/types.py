@@ -35,6 +35,12 @@ class GenerationParams:
 
     def __post_init__(self) -> None:
         self.stop = stop_list(self.stop)  # one string is one stop sequence, never its characters
+        if self.constraint is not None and self.constraint.kind == "choice":
+            # A grammar over the label strings also admits non-canonical token splits (one token per
+            # byte at worst), and a label cut short is a format failure. The answer ends at EOS once
+            # a label is complete, so the larger cap costs nothing.
+            longest = max(len(c.encode()) for c in self.constraint.choices)
+            self.max_tokens = max(self.max_tokens, longest + 1)
 
 
 @dataclass
