@@ -56,3 +56,20 @@ def train_file(tmp_path) -> Path:
 @pytest.fixture
 def valid_file(tmp_path) -> Path:
     return write_chat(tmp_path / "valid.jsonl", 4, offset=100)
+
+
+def queued_job(project_id: str = "proj-default", total_steps: int = 4):
+    """A job row as create_job leaves it once its files are checked (no data behind it: for queue tests)."""
+    from ladder.tuning import jobs
+
+    job = jobs.insert_job(
+        project_id=project_id,
+        model="m",
+        suffix=None,
+        training_file="file-x",
+        validation_file=None,
+        hyperparameters={},
+        seed=1,
+    )
+    jobs.update(job.id, status="queued", resolved={"total_steps": total_steps})
+    return jobs.load(job.id, None)

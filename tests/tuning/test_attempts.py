@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from tests.tuning.conftest import queued_job as tuning_queued_job
 from typer.testing import CliRunner
 
 from ladder.cli.main import app
@@ -12,17 +13,7 @@ from ladder.tuning import jobs, leases, service
 
 
 def queued_job(project_id: str = "proj-default") -> jobs.Job:
-    job = jobs.insert_job(
-        project_id=project_id,
-        model="m",
-        suffix=None,
-        training_file="file-x",
-        validation_file=None,
-        hyperparameters={},
-        seed=1,
-    )
-    jobs.update(job.id, status="queued", resolved={"total_steps": 40})
-    return jobs.load(job.id, None)
+    return tuning_queued_job(project_id, total_steps=40)
 
 
 def die(job_id: str, *, checkpoint_step: int | None = None) -> str:

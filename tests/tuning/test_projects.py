@@ -6,6 +6,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.tuning.conftest import queued_job
 from typer.testing import CliRunner
 
 from ladder.cli.main import app as cli
@@ -25,16 +26,7 @@ def no_worker(monkeypatch) -> list:
 
 
 def failed_job(project_id: str) -> jobs.Job:
-    job = jobs.insert_job(
-        project_id=project_id,
-        model="m",
-        suffix=None,
-        training_file="file-x",
-        validation_file=None,
-        hyperparameters={},
-        seed=1,
-    )
-    jobs.update(job.id, status="queued", resolved={"total_steps": 4})
+    job = queued_job(project_id)
     jobs.fail(job.id, "worker_died", "the worker died")
     return jobs.load(job.id, None)
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.tuning.conftest import queued_job
 
 from ladder.store.db import get_db
 from ladder.tuning import jobs, leases, service, worker_ctl
@@ -20,20 +21,6 @@ from ladder.tuning.supervisor import Backoff, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
-
-
-def queued_job(project_id: str = "proj-default") -> jobs.Job:
-    job = jobs.insert_job(
-        project_id=project_id,
-        model="m",
-        suffix=None,
-        training_file="file-x",
-        validation_file=None,
-        hyperparameters={},
-        seed=1,
-    )
-    jobs.update(job.id, status="queued", resolved={"total_steps": 4})
-    return jobs.load(job.id, None)
 
 
 def children_of(pid: int) -> dict[int, str]:
