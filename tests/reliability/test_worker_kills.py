@@ -23,7 +23,7 @@ import pytest
 
 from ladder.store.db import get_db
 from ladder.tuning import jobs, service
-from tests.tuning.conftest import file_id, write_chat
+from tests.tuning.conftest import children_of, file_id, write_chat
 
 ROOT = Path(__file__).resolve().parents[2]
 HP = {
@@ -79,21 +79,6 @@ def wait_paused(pause_dir: Path, point: str, timeout: float) -> dict:
     raise TimeoutError(point)
 
 
-def children(pid: int) -> dict[int, str]:
-    """{child pid: process state letter} of `pid`'s children, from /proc."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if int(fields[1]) == pid:
-                out[int(entry.name)] = fields[0]
-    return out
-
-
 def history(job_id: str) -> str:
     return "\n".join(f"  {e.level}: {e.message}" for e in jobs.events(job_id) if e.type != "metrics")
 
@@ -137,7 +122,7 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
                     f"kill {n + 1} ({point} {conditions}) never came; server log:\n"
                     f"{log.read_text()[-3000:]}\n{a.id}:\n{history(a.id)}\n{b.id}:\n{history(b.id)}"
                 )
-            assert children(server.pid).get(info["pid"]) is not None  # a worker of the server's supervisor
+            assert children_of(server.pid).get(info["pid"]) is not None  # a worker of the server's supervisor
             if n + 1 < len(plan):
                 arm(pause_dir, *plan[n + 1])  # before the kill: the next worker must not get past it first
             os.kill(info["pid"], signal.SIGKILL)
@@ -149,7 +134,7 @@ def test_worker_killed_at_8_points_across_2_jobs(tiny_model, tmp_path, ladder_ho
         wall = time.monotonic() - t0
         assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
         time.sleep(1.5)  # one supervisor pass reaps whatever died last
-        zombies = [pid for pid, state in children(server.pid).items() if state == "Z"]
+        zombies = [pid for pid, state in children_of(server.pid).items() if state == "Z"]
     finally:
         server.send_signal(signal.SIGTERM)  # a clean stop: the lifespan stops the supervisor and its worker
         try:

@@ -73,3 +73,19 @@ def queued_job(project_id: str = "proj-default", total_steps: int = 4):
     )
     jobs.update(job.id, status="queued", resolved={"total_steps": total_steps})
     return jobs.load(job.id, None)
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """{child pid: process state letter} of `pid`'s children, from /proc (Z: a zombie nobody reaped)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            out[int(entry.name)] = fields[0]
+    return out

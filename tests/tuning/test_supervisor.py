@@ -10,10 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from tests.tuning.conftest import queued_job
+from tests.tuning.conftest import children_of, queued_job
 
 from ladder.store.db import get_db
 from ladder.tuning import jobs, leases, service, worker_ctl
@@ -21,22 +20,6 @@ from ladder.tuning.supervisor import Backoff, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
-
-
-def children_of(pid: int) -> dict[int, str]:
-    """{child pid: state letter} of `pid`'s children, from /proc."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            out[int(entry.name)] = fields[0]
-    return out
 
 
 def wait_until(cond, timeout: float = 10.0) -> None:
