@@ -152,3 +152,14 @@ def test_llamacpp_scores_agree_with_torch_and_leave_generation_as_it_was(ladder_
     torch_p = label_scores.label_probs(name, msgs, labels, backend="torch")
     assert abs(sum(cpp.values()) - 1) < 1e-4
     assert cpp == pytest.approx(torch_p, abs=0.1)
+    # Every label as its own sequence in one batch gives the scores of one label after another.
+    b = service.open_backend(name, backend="llamacpp")
+    assert b.seq_slots > len(labels)
+    one_batch = label_scores.llamacpp_scores(b, msgs, labels)
+    slots, b.seq_slots = b.seq_slots, 1
+    try:
+        by_label = label_scores.llamacpp_scores(b, msgs, labels)
+    finally:
+        b.seq_slots = slots
+    assert one_batch == pytest.approx(by_label, abs=1e-3)
+    assert service.chat(name, req).text == before

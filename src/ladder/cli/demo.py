@@ -12,13 +12,19 @@ KB_NAME = "brightwave-help"
 
 
 def _pick_threads() -> None:
-    """One torch thread when the cores are already busy: oversubscribed OpenMP threads spin and stall."""
+    """One torch thread when the cores are busy now: oversubscribed OpenMP threads spin and stall.
+
+    Measured over half a second rather than read from the load average, which still counts a job
+    that ended a minute ago (right after `make install`, it halved the demo's speed on an idle machine).
+    """
     import os
+
+    import psutil
 
     if os.environ.get("LADDER_THREADS"):
         return
     cores = os.cpu_count() or 1
-    if os.getloadavg()[0] >= cores:
+    if psutil.cpu_percent(interval=0.5) / 100 * cores >= cores - 0.5:
         os.environ["LADDER_THREADS"] = "1"
         from ladder.settings import reset_settings
 

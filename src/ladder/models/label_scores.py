@@ -84,15 +84,32 @@ def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[fl
     return [t / len(c) for t, c in zip(totals, conts, strict=True)]
 
 
+def _trie(conts: list[list[int]]) -> tuple[dict[tuple[int, ...], set[int]], list[tuple[int, ...]]]:
+    """What each prefix of a label must be scored against, and the prefixes past the prompt, parents first.
+
+    `wanted[prefix]` holds the next tokens some label needs after `prefix`; `fed` lists every prefix
+    of at least one token that some label continues, so its logits are needed.
+    """
+    wanted: dict[tuple[int, ...], set[int]] = {}
+    for c in conts:
+        for j, t in enumerate(c):
+            wanted.setdefault(tuple(c[:j]), set()).add(t)
+    fed = sorted((p for p in wanted if p), key=lambda p: (len(p), p))
+    return wanted, fed
+
+
 def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
-    """The same scores on llama.cpp: the prompt evaluated once, then each label's tokens in one step.
+    """The same scores on llama.cpp: the prompt evaluated once, then every label's tokens.
 
     `Llama.eval` keeps the logits of a batch's last token only (the context was made without
-    `logits_all`, which would cost memory on every generation), so a label's tokens are decoded as
-    one batch that asks llama.cpp for logits at every position. Labels are taken in token order and
-    a prefix that labels share ("card arrival", "card payment") is decoded once: when a label's new
-    tokens start, the context holds exactly its already-scored prefix, because every label between
-    two that share a prefix shares it too. The prompt's KV cache is kept for the next generation.
+    `logits_all`, which would cost memory on every generation), so the label tokens are decoded by
+    hand with logits at every position. Where the context has a sequence slot per label, the whole
+    label trie is one batch: each label is its own sequence holding a copy of the prompt's cache
+    (metadata only in llama.cpp's unified cache), and a token that several labels share is decoded
+    once for all of them. llama.cpp's batched step runs 2-4x more tokens per second than single
+    steps here, and 11 labels of the help-desk sample cost one step instead of eleven. Otherwise
+    labels are decoded one after another (see `_by_label`). The prompt's KV cache is kept for the
+    next generation.
     """
     import llama_cpp
     import numpy as np
@@ -101,10 +118,7 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
     prompt, _ = backend._prompt(messages)
     conts = _label_tokens(labels, lambda s: llm.tokenize(s.encode("utf-8"), add_bos=False, special=False))
     n_vocab = llm.n_vocab()
-    wanted: dict[tuple[int, ...], set[int]] = {}  # prefix -> the next tokens some label needs after it
-    for c in conts:
-        for j, t in enumerate(c):
-            wanted.setdefault(tuple(c[:j]), set()).add(t)
+    wanted, fed = _trie(conts)
 
     def read(i: int, prefix: tuple[int, ...]) -> dict[int, float]:
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(n_vocab,))
@@ -112,14 +126,6 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
         top = row.max()
         log_z = top + np.log(np.exp(row - top).sum())
         return {t: float(row[t] - log_z) for t in wanted[prefix]}
-
-    def decode_all(tokens: list[int], n_past: int) -> None:
-        """What `Llama.eval` does, with logits kept at every token of the batch."""
-        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
-        llm._ctx.decode(llm._batch)
-        llm.input_ids[n_past : n_past + len(tokens)] = tokens
-        llm.n_tokens = n_past + len(tokens)
 
     with backend._lock:
         backend._fit_threads()
@@ -132,15 +138,58 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
         llm.n_tokens = keep
         llm.eval(prompt[keep:])
         logps = {(): read(-1, ())}
-        for c in sorted(conts):
-            # The first prefix of this label not scored yet; every longer one is new as well.
-            start = next((j for j in range(1, len(c)) if tuple(c[:j]) not in logps), None)
-            if start is None:
-                continue
-            decode_all(c[start - 1 : -1], len(prompt) + start - 1)
-            for i, j in enumerate(range(start, len(c))):
-                logps[tuple(c[:j])] = read(i, tuple(c[:j]))
+        if fed and len(conts) < backend.seq_slots and len(fed) <= llm.n_batch:
+            logps |= _as_one_batch(llm, conts, fed, len(prompt), read)
+        elif fed:
+            logps |= _by_label(llm, conts, len(prompt), read)
         # The context's logits are now a label's: leave the prompt's last token unevaluated so the
         # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
         llm.n_tokens = len(prompt) - 1
     return [sum(logps[tuple(c[:j])][c[j]] for j in range(len(c))) / len(c) for c in conts]
+
+
+def _as_one_batch(llm, conts: list[list[int]], fed: list[tuple[int, ...]], n_prompt: int, read) -> dict:
+    """Every label continuation in one decode: label i is sequence i + 1, on a copy of the prompt's cache."""
+    batch = llm._batch.batch
+    for i in range(len(conts)):
+        llm._ctx.kv_cache_seq_cp(0, i + 1, 0, n_prompt)
+    try:
+        for k, prefix in enumerate(fed):
+            seqs = [i + 1 for i, c in enumerate(conts) if tuple(c[: len(prefix)]) == prefix]
+            batch.token[k] = prefix[-1]
+            batch.pos[k] = n_prompt + len(prefix) - 1
+            batch.n_seq_id[k] = len(seqs)
+            for s, seq in enumerate(seqs):
+                batch.seq_id[k][s] = seq
+            batch.logits[k] = True
+        batch.n_tokens = len(fed)
+        llm._ctx.decode(llm._batch)
+        return {prefix: read(k, prefix) for k, prefix in enumerate(fed)}
+    finally:
+        for i in range(len(conts)):
+            llm._ctx.kv_cache_seq_rm(i + 1, -1, -1)
+
+
+def _by_label(llm, conts: list[list[int]], n_prompt: int, read) -> dict:
+    """One decode per label on sequence 0, a prefix that labels share ("card arrival", "card payment") once.
+
+    Labels are taken in token order: when a label's new tokens start, the context holds exactly
+    its already-scored prefix, because every label between two that share a prefix shares it too.
+    """
+    logps: dict[tuple[int, ...], dict[int, float]] = {(): {}}
+    for c in sorted(conts):
+        # The first prefix of this label not scored yet; every longer one is new as well.
+        start = next((j for j in range(1, len(c)) if tuple(c[:j]) not in logps), None)
+        if start is None:
+            continue
+        tokens, n_past = c[start - 1 : -1], n_prompt + start - 1
+        # What `Llama.eval` does, with logits kept at every token of the batch.
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        for i, j in enumerate(range(start, len(c))):
+            logps[tuple(c[:j])] = read(i, tuple(c[:j]))
+    del logps[()]
+    return logps

@@ -20,12 +20,17 @@ from ladder.settings import get_settings
 # llama.cpp's default context for SmolLM2 is its trained 8192; cap it so the KV cache stays small
 # on laptop-class machines while still fitting any prompt the platform builds.
 MAX_CONTEXT = 8192
+# Sequences one context can hold: label scoring decodes every label of a set as its own sequence in
+# one batch (label_scores); a set with more labels is scored one label at a time.
+SEQUENCE_SLOTS = 64
 # Compiled grammars kept per backend; a pipeline uses one or two, a server a few dozen.
 GRAMMAR_CACHE_SIZE = 64
 
 
 class LlamaCppBackend:
     remote = False
+    # One context answers one request at a time: `chat_batch` is a loop, not a shared pass.
+    generates_in_batches = False
 
     def __init__(self, spec: ModelSpec):
         from llama_cpp import Llama
@@ -46,6 +51,7 @@ class LlamaCppBackend:
             )
         except Exception as e:  # llama.cpp raises ValueError/RuntimeError on unreadable files
             raise BackendError(f"llama.cpp could not load {spec.path}: {e}") from e
+        self.seq_slots = _with_sequence_slots(self.llm, SEQUENCE_SLOTS)
         # Free the native model while the interpreter is still whole (llama-cpp-python's own __del__
         # runs too late at exit and prints a TypeError).
         weakref.finalize(self, self.llm.close)
@@ -180,3 +186,28 @@ class LlamaCppBackend:
             if tail:
                 yield Delta(tail)
             yield Delta("", finish, Usage(n_prompt, n_out))
+
+
+def _with_sequence_slots(llm, slots: int) -> int:
+    """Give `llm` a context that holds `slots` sequences in one unified KV cache; the slots it got.
+
+    `Llama` makes its context with one sequence and has no parameter for more, so the context is
+    made again here with the same settings and `n_seq_max` raised (the unified cache keeps the
+    memory of one `n_ctx` cache). Where that fails, the first context stays, with its one slot.
+    """
+    import contextlib
+
+    import llama_cpp
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    params.n_seq_max = max(1, min(slots, int(llama_cpp.llama_max_parallel_sequences())))
+    params.kv_unified = True
+    try:
+        ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+    except ValueError:
+        params.n_seq_max = 1
+        return 1
+    llm._ctx.close()
+    llm._ctx = llm._stack.enter_context(contextlib.closing(ctx))
+    return params.n_seq_max

@@ -223,6 +223,9 @@ class Pipeline:
                         on_progress(1)
                     continue
             todo.append((i, req, key))
+        if self._scores_in_place(backend):
+            # Each answer is scored right after it is generated, while the context still holds its prompt.
+            batch_size = 1
         # Requests of similar length share a pass, so little of it is spent on padding.
         todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
         for start in range(0, len(todo), max(1, batch_size)):
@@ -239,6 +242,16 @@ class Pipeline:
             if on_progress:
                 on_progress(len(chunk))
         return results  # type: ignore[return-value]
+
+    def _scores_in_place(self, backend: str | None) -> bool:
+        """A label pipeline on a backend that answers one request at a time and reuses its prompt cache."""
+        if self.config.parser.kind != "label":
+            return False
+        try:
+            b = service.open_backend(self.config.model, backend=backend, project_id=self.project_id)
+        except LadderError:  # each request reports it as its own error below
+            return False
+        return not getattr(b, "generates_in_batches", True) and hasattr(b, "score_labels")
 
     def _generate(self, reqs: list[ChatRequest], backend: str | None, source: str | None) -> list:
         """Responses, or the error message for a request that could not be answered (e.g. too long)."""
