@@ -64,7 +64,7 @@ def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[fl
     with torch.inference_mode():
         cache = DynamicCache()
         out = backend.model(
-            input_ids=torch.tensor([prompt], device=device), past_key_values=cache, use_cache=True, logits_to_keep=1
+            input_ids=torch.tensor([prompt], device=device), cache=cache, use_cache=True, logits_to_keep=1
         )
         first = out.logits[0, -1].float().log_softmax(-1)
         totals = [float(first[c[0]]) for c in conts]
@@ -77,7 +77,7 @@ def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[fl
             for i, c in enumerate(conts):
                 if len(c) > 1:
                     ids[i, : len(c) - 1] = torch.tensor(c[:-1])
-            logp = backend.model(input_ids=ids.to(device), past_key_values=cache, use_cache=True).logits
+            logp = backend.model(input_ids=ids.to(device), cache=cache, use_cache=True).logits
             logp = logp.float().log_softmax(-1)
             for i, c in enumerate(conts):
                 totals[i] += sum(float(logp[i, j - 1, c[j]]) for j in range(1, len(c)))

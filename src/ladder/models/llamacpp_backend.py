@@ -200,6 +200,8 @@ def _with_sequence_slots(llm, slots: int) -> int:
     import llama_cpp
     from llama_cpp import _internals
 
+    if llm.lora_path:  # `Llama` set its adapter on the first context; a new one would serve the bare base
+        return 1
     params = llm.context_params
     params.n_seq_max = max(1, min(slots, int(llama_cpp.llama_max_parallel_sequences())))
     params.kv_unified = True

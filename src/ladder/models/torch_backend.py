@@ -180,7 +180,7 @@ class TorchBackend:
             # The rows' common start (system prompt, instruction, fixed shots) is run once and its
             # keys/values copied to every row; only the different tails are run as a batch.
             prefix = torch.tensor([prompts[0][:shared]], device=self.device)
-            self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=prefix, cache=cache, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(n)
         tails = [p[shared:] for p in prompts]
         width = max(len(t) for t in tails)
@@ -203,7 +203,7 @@ class TorchBackend:
                     input_ids=step_input,
                     attention_mask=mask,
                     position_ids=step_pos,
-                    past_key_values=cache,
+                    cache=cache,
                     use_cache=True,
                     logits_to_keep=1,
                 )

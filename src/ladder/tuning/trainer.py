@@ -136,12 +136,12 @@ def token_loss(model, items: list[Encoded], pad_id: int, device: str, share_pref
     cache = None
     if p:
         prefix = torch.tensor([rows[0][0][:p]], device=device)
-        cache = inner.model(input_ids=prefix, use_cache=True).past_key_values
+        cache = inner.model(input_ids=prefix, use_cache=True).cache
         cache.batch_repeat_interleave(len(rows))
     ids, mask, target = (t.to(device) for t in collate(rows, pad_id, skip=p))
     pos = torch.arange(p, mask.shape[1], device=device).expand_as(ids)
     hidden = inner.model(
-        input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=False
+        input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=False
     ).last_hidden_state
     sel = target != IGNORE
     logits = inner.lm_head(hidden[sel]).float()
