@@ -252,7 +252,9 @@ def test_server_kills_mid_upload_leave_no_orphans_after_restart(ladder_home, tmp
             server.start()  # the start-up sweep runs here
             after = _inspect(ladder_home)
             left_after += len(after["temp"]) + len(after["orphan_blobs"])
-            hits = httpx.post(server.url + "/api/kbs/manuals/search", json={"query": "refunds"}, headers=h, timeout=60).json()
+            hits = httpx.post(
+                server.url + "/api/kbs/manuals/search", json={"query": "refunds"}, headers=h, timeout=60
+            ).json()
             problems = [
                 what
                 for what, bad in [
