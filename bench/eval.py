@@ -32,21 +32,13 @@ def main() -> None:
     from ladder.evals.runner import run_eval
     from ladder.evals.testset import read_test_set
     from ladder.models import service
-    from ladder.pipelines.config import PipelineConfig
     from ladder.pipelines.pipeline import Pipeline
     from ladder.settings import get_settings
 
     items = (read_test_set(samples.helpdesk_test()) + read_test_set(samples.helpdesk_train()))[: args.n]
-    system, instruction, parser = tasks.instruction_for("classification", items, samples.helpdesk_labels())
     model = get_settings().default_model
-    cfg = PipelineConfig(
-        model=model,
-        system_prompt=system,
-        output_instruction=instruction,
-        parser=parser,
-        input_template=tasks.input_template_for("classification"),
-        max_tokens=8,
-    )
+    # The label-set answers fit in 8 tokens; a fixed figure keeps the runs comparable.
+    cfg = tasks.zero_shot_config("classification", items, model, samples.helpdesk_labels()).replace(max_tokens=8)
     pipe = Pipeline(cfg)
     service.open_backend(model, backend="torch")  # loading is not what is measured
     rows = []

@@ -29,7 +29,6 @@ def main() -> None:
     from ladder.climb import tasks as T
     from ladder.evals.testset import read_test_set, spread
     from ladder.models import service
-    from ladder.pipelines.config import PipelineConfig
     from ladder.pipelines.pipeline import Pipeline
     from ladder.settings import get_settings
 
@@ -37,17 +36,8 @@ def main() -> None:
     train = read_test_set(samples.helpdesk_train())
     test = spread(read_test_set(samples.helpdesk_test()), args.n)
     labels = T.label_set(train, test)
-    system, instruction, parser = T.instruction_for("classification", train, labels)
-    cfg = PipelineConfig(
-        model=model,
-        system_prompt=system,
-        output_instruction=instruction,
-        parser=parser,
-        input_template=T.input_template_for("classification"),
-        max_tokens=T.max_tokens_for("classification", train, T.token_counter(model, "default")),
-        few_shot=[T.shot(t) for t in train],
-        few_shot_mode="retrieved",
-        few_shot_k=4,
+    cfg = T.zero_shot_config("classification", train, model, labels).replace(
+        few_shot=[T.shot(t) for t in train], few_shot_mode="retrieved", few_shot_k=4
     )
     backend = service.open_backend(model, backend="llamacpp")
     slots = backend.seq_slots

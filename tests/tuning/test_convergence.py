@@ -153,9 +153,22 @@ def test_a_tie_in_the_metric_goes_to_the_lower_validation_loss():
     best = BestSoFar()
     assert best.update(1, 0.5, 2.0) and not best.update(2, 0.5, 2.1)
     assert best.update(3, 0.5, 1.5) and best.step == 3
-    assert not best.update(4, 0.4, 0.1) and best.bad_evals == 1
-    assert not best.exhausted(2) and not best.update(5, 0.5, 1.5) and best.exhausted(2) and not best.exhausted(0)
+    assert not best.update(4, 0.4, 0.1) and best.bad_evals == 3
+    assert best.exhausted(2) and not best.exhausted(4) and not best.exhausted(0)
     assert BestSoFar.from_state(best.state()) == best
+
+
+def test_only_a_better_metric_resets_the_patience():
+    """A converged classifier's validation loss keeps creeping down: that picks the checkpoint, not more epochs."""
+    best = BestSoFar()
+    assert best.update(1, 0.9, 0.5) and best.bad_evals == 0
+    assert best.update(2, 0.9, 0.4) and best.step == 2 and best.bad_evals == 1
+    assert best.update(3, 0.9, 0.3) and best.step == 3 and best.exhausted(2)
+    assert best.update(4, 0.95, 0.6) and best.bad_evals == 0 and not best.exhausted(1)
+    without_metric = BestSoFar()
+    assert without_metric.update(1, None, 0.5) and without_metric.update(2, None, 0.4)
+    assert without_metric.bad_evals == 0 and not without_metric.update(3, None, 0.45)
+    assert without_metric.bad_evals == 1
 
 
 def test_resume_keeps_the_best_so_far_and_the_patience_count(tiny_model, train_file, valid_file, fast_hp, monkeypatch):

@@ -127,14 +127,7 @@ def climb(
     )
     cid = new_id("climb")
     workdir = get_settings().home / "climbs" / cid
-    system, instruction, parser = T.instruction_for(task, train, labels)
-    base = PipelineConfig(
-        model=model,
-        system_prompt=system,
-        output_instruction=instruction,
-        parser=parser,
-        input_template=T.input_template_for(task),
-        max_tokens=T.max_tokens_for(task, train, T.token_counter(model, project_id)),
+    base = T.zero_shot_config(task, train, model, labels, project_id).replace(
         retrieval_k=opts.retrieval_k,
         constrained=None if opts.constrained else False,  # None: the format's default (closed formats on)
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ladder.errors import InvalidInput
 from ladder.evals.testset import TestItem
+from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.parsers import ParserSpec
 from ladder.store.db import DEFAULT_PROJECT
 
@@ -83,6 +84,21 @@ def instruction_for(task: str, train: list[TestItem], labels: list[str] | None =
             ParserSpec("text"),
         )
     return ("You are a helpful assistant. Answer accurately and concisely.", "", ParserSpec("text"))
+
+
+def zero_shot_config(
+    task: str, train: list[TestItem], model: str, labels: list[str] | None = None, project_id: str = DEFAULT_PROJECT
+) -> PipelineConfig:
+    """The zero-shot rung's pipeline: the task's instruction, input framing, parser and answer room."""
+    system, instruction, parser = instruction_for(task, train, labels)
+    return PipelineConfig(
+        model=model,
+        system_prompt=system,
+        output_instruction=instruction,
+        parser=parser,
+        input_template=input_template_for(task),
+        max_tokens=max_tokens_for(task, train, token_counter(model, project_id)),
+    )
 
 
 TokenCounter = Callable[[str], int]

@@ -26,12 +26,25 @@ class BestSoFar:
             return metric > self.metric
         return self.loss is None or loss < self.loss - LOSS_TOLERANCE * abs(self.loss)
 
+    def improves(self, metric: float | None, loss: float) -> bool:
+        """Whether an eval resets the patience: a higher task metric (or, without one, a lower loss).
+
+        A tie in the metric with a lower loss picks the checkpoint but does not extend training:
+        the validation loss of a converged classifier keeps creeping down for epochs while its
+        accuracy stays put, and counting that as progress ran every job to its last epoch.
+        """
+        if self.step == 0:
+            return True
+        if metric is not None and self.metric is not None:
+            return metric > self.metric
+        return self.better(metric, loss)
+
     def update(self, step: int, metric: float | None, loss: float) -> bool:
         """Record one eval; True when it is the new best."""
+        self.bad_evals = 0 if self.improves(metric, loss) else self.bad_evals + 1
         if self.better(metric, loss):
-            self.metric, self.loss, self.step, self.bad_evals = metric, loss, step, 0
+            self.metric, self.loss, self.step = metric, loss, step
             return True
-        self.bad_evals += 1
         return False
 
     def exhausted(self, patience: int) -> bool:
