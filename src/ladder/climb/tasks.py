@@ -87,17 +87,27 @@ def instruction_for(task: str, train: list[TestItem], labels: list[str] | None =
 
 
 def zero_shot_config(
-    task: str, train: list[TestItem], model: str, labels: list[str] | None = None, project_id: str = DEFAULT_PROJECT
+    task: str,
+    train: list[TestItem],
+    model: str,
+    labels: list[str] | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    max_tokens: int | None = None,
 ) -> PipelineConfig:
-    """The zero-shot rung's pipeline: the task's instruction, input framing, parser and answer room."""
+    """The zero-shot rung's pipeline: the task's instruction, input framing, parser and answer room.
+
+    Without `max_tokens` the room is sized by the model's tokenizer from the training answers.
+    """
     system, instruction, parser = instruction_for(task, train, labels)
+    if max_tokens is None:
+        max_tokens = max_tokens_for(task, train, token_counter(model, project_id))
     return PipelineConfig(
         model=model,
         system_prompt=system,
         output_instruction=instruction,
         parser=parser,
         input_template=input_template_for(task),
-        max_tokens=max_tokens_for(task, train, token_counter(model, project_id)),
+        max_tokens=max_tokens,
     )
 
 

@@ -31,10 +31,8 @@ class BestSoFar:
 
         A tie in the metric with a lower loss picks the checkpoint but does not extend training:
         the validation loss of a converged classifier keeps creeping down for epochs while its
-        accuracy stays put, and counting that as progress ran every job to its last epoch.
+        accuracy stays put, and counting that as progress could run a job to its last epoch.
         """
-        if self.step == 0:
-            return True
         if metric is not None and self.metric is not None:
             return metric > self.metric
         return self.better(metric, loss)
