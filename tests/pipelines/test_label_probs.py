@@ -7,6 +7,7 @@ import math
 import pytest
 
 from ladder.models import label_scores, service
+from ladder.models.constraints import Constraint
 from ladder.models.types import Message
 from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.pipeline import Pipeline
@@ -42,7 +43,8 @@ def test_probs_sum_to_one_and_match_a_plain_forward_pass(tiny_model):
     assert set(r.label_probs) == set(LABELS)
     assert abs(sum(r.label_probs.values()) - 1) < 1e-4
     assert r.confidence == max(r.label_probs.values())
-    assert r.scoring_ms > 0  # measured apart from generation: an eval adds it to each item's latency
+    # A greedy label answer comes out of the scoring pass itself: no separate scoring time.
+    assert r.scoring_ms == 0 and r.latency_ms > 0
     # The shared-prefix batched pass scores what a separate full forward of each label scores.
     ((msgs, _),) = _pipe(tiny_model).prepare_batch([INPUTS[0]])
     want = label_scores.softmax([_by_hand(tiny_model, msgs, label) for label in LABELS])
@@ -74,6 +76,55 @@ def test_the_greedy_first_token_is_the_most_probable_single_token_label(tiny_mod
         greedy = labels[max(range(len(labels)), key=lambda i: float(logits[ids[i]]))]
         probs = pipe.run(text).label_probs
         assert max(probs, key=probs.get) == greedy
+
+
+# "card" is a token prefix of "card arrival": there greedy decoding chooses between EOS and going on.
+TRIE_LABELS = ["card", "card arrival", "card payment fee", "lost or stolen card", "refund", "billing"]
+MANY = [f"{w} question number {i}" for i in range(12) for w in ("card", "refund")]
+
+
+def test_the_scoring_pass_answers_what_greedy_constrained_decoding_generates(tiny_model):
+    """Each round drops the label the last one chose, so every label and trie branch gets picked once."""
+    from ladder.models.types import ChatRequest
+
+    b = service.open_backend(tiny_model)
+    assert b.tok.encode("card arrival", add_special_tokens=False)[:1] == b.tok.encode("card", add_special_tokens=False)
+    labels, picked = list(TRIE_LABELS), []
+    while labels:
+        pipe = _pipe(tiny_model, parser={"kind": "label", "labels": labels})
+        answered = pipe.run_batch(MANY, batch_size=8)
+        reqs = [ChatRequest(msgs, pipe.config.params) for msgs, _ in pipe.prepare_batch(MANY)]
+        decoded = [r.text for r in service.chat_batch(tiny_model, reqs)]
+        assert [r.text for r in answered] == decoded
+        assert all(r.batch_n == 8 and r.usage.completion_tokens >= 1 and r.valid for r in answered)
+        picked.append(decoded[0])
+        labels.remove(decoded[0])
+    assert sorted(picked) == sorted(TRIE_LABELS)
+
+
+def test_greedy_choice_ends_a_label_where_eos_beats_going_on():
+    conts = [[5], [5, 6], [7]]  # "card", "card arrival", "refund"
+    eos = {0}
+    go_on = {(): {5: -0.1, 7: -2.0}, (5,): {6: -0.5, 0: -1.0}}
+    assert label_scores.greedy_choice(conts, go_on, eos) == 1
+    stop = {(): {5: -0.1, 7: -2.0}, (5,): {6: -1.5, 0: -1.0}}
+    assert label_scores.greedy_choice(conts, stop, eos) == 0
+    other = {(): {5: -3.0, 7: -2.0}, (5,): {6: -1.5, 0: -1.0}}
+    assert label_scores.greedy_choice(conts, other, eos) == 2
+    tie = {(): {5: -1.0, 7: -1.0}, (5,): {6: -1.5, 0: -1.0}}
+    assert label_scores.greedy_choice(conts, tie, eos) == 0  # argmax takes the lowest token id
+
+
+def test_batched_passes_score_as_one_prompt_at_a_time(tiny_model):
+    """Prompts of different lengths (left padding) and a shared system prompt give each prompt's own scores."""
+    b = service.open_backend(tiny_model)
+    pipe = _pipe(tiny_model, system_prompt="Sort the message into one of the labels.")
+    prompts = [b.encode(msgs) for msgs, _ in pipe.prepare_batch(INPUTS + ["a much longer message " * 6])]
+    together = label_scores.torch_passes(b, prompts, TRIE_LABELS, batch=5)
+    for prompt, got in zip(prompts, together, strict=True):
+        (alone,) = label_scores.torch_passes(b, [prompt], TRIE_LABELS)
+        assert got.scores == pytest.approx(alone.scores, abs=1e-4) and got.choice == alone.choice
+        assert got.prompt_tokens == len(prompt)
 
 
 def test_cached_answers_still_carry_probs(tiny_model):
@@ -163,3 +214,8 @@ def test_llamacpp_scores_agree_with_torch_and_leave_generation_as_it_was(ladder_
         b.seq_slots = slots
     assert one_batch == pytest.approx(by_label, abs=1e-3)
     assert service.chat(name, req).text == before
+    # The scoring pass answers what constrained greedy decoding generates.
+    choose = ChatRequest(msgs, GenerationParams(max_tokens=8, constraint=Constraint.choice(labels)))
+    ((resp, scores),) = b.answer_labels([choose], labels)
+    assert resp.text == service.chat(name, choose, backend="llamacpp").text
+    assert scores == pytest.approx(one_batch, abs=1e-3)

@@ -49,7 +49,7 @@ def test_validation_slice_is_stratified_disjoint_and_configurable(tiny_model, tm
     assert job.repro["n_valid_held_out_of_training"] == 12 and job.resolved["steps_per_epoch"] == 12
     assert job.resolved["task"] == "classification" and job.resolved["labels"] == ["billing", "refund", "shipping"]
     # With a slice to stop on, "auto" epochs allow several passes; early stopping ends them.
-    assert job.resolved["n_epochs"] >= 5 and job.resolved["early_stopping_patience"] == 3
+    assert job.resolved["n_epochs"] == 3 and job.resolved["early_stopping_patience"] == 2
 
     none = service.create_job(data, model=tiny_model, hyperparameters={"validation_split": 0}, seed=3)
     assert not rows(service.job_dir(none.id) / "valid.jsonl") and none.resolved["early_stopping_patience"] == 0
@@ -86,12 +86,17 @@ def test_the_task_is_found_from_the_answers():
 
 def test_metric_events_stream_and_the_job_returns_its_best_checkpoint(tiny_model, train_file, valid_file, fast_hp):
     job = service.create_job(
-        file_id(train_file), validation_file=file_id(valid_file), model=tiny_model, hyperparameters=fast_hp, seed=2
+        file_id(train_file),
+        validation_file=file_id(valid_file),
+        model=tiny_model,
+        hyperparameters={**fast_hp, "early_stopping_patience": 0},
+        seed=2,
     )
     done = worker.run_job(leases.claim_next("w"))
     assert done.status == "succeeded", done.error
     events = [m for m in metric_events(job.id) if "valid_loss" in m]
-    assert [m["step"] for m in events] == [2, 3, 4, 6]  # the eval steps: twice an epoch and at its end
+    # The eval steps (3 steps an epoch, eval_every 2): counted within each epoch, and at its end.
+    assert [m["step"] for m in events] == [2, 3, 5, 6]
     assert all(0 <= m["valid_accuracy"] <= 1 and 0 <= m["valid_format"] <= 1 for m in events)
     best = events[-1]["best_step"]
     listed = {c.step for c in service.list_checkpoints(job.id)}
@@ -229,3 +234,29 @@ def test_the_task_meter_decodes_the_slice_and_leaves_the_model_training(tiny_mod
     assert model.training  # the trainer's next step still has dropout
     with pytest.raises(ValueError, match="no task metric"):
         TaskMeter({"task": "none"}, convs, tok)
+
+
+def test_the_classification_meter_scores_what_constrained_decoding_answers(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ladder.models.constraints import Constraint
+    from ladder.models.torch_backend import TorchBackend
+    from ladder.models.types import ChatRequest, GenerationParams, Message
+    from ladder.tuning.task_metric import TaskMeter
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
+    labels = ["card", "card arrival", "refund"]
+    convs = [
+        [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": labels[i % 3]}] for i in range(9)
+    ]
+    meter = TaskMeter({"task": "classification", "labels": labels}, convs, tok)
+    got = meter(model, "cpu")
+    assert model.training
+    backend = TorchBackend("check", model.eval(), tok, torch.device("cpu"))
+    params = GenerationParams(max_tokens=8, constraint=Constraint.choice(labels))
+    reqs = [ChatRequest([Message(**m) for m in c[:-1]], params) for c in convs]
+    decoded = [r.text for r in backend.chat_batch(reqs)]
+    want = sum(d == c[-1]["content"] for d, c in zip(decoded, convs, strict=True)) / len(convs)
+    assert got == {"valid_accuracy": want, "valid_format": 1.0}

@@ -26,7 +26,7 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(tiny_model, train
         validation_file=file_id(valid_file),
         model=tiny_model,
         suffix="demo",
-        hyperparameters=fast_hp,
+        hyperparameters={**fast_hp, "early_stopping_patience": 0},  # every step runs (stopping: test_convergence)
         seed=7,
     )
     assert job.status == "queued"
@@ -46,8 +46,8 @@ def test_job_runs_to_success_with_events_checkpoints_and_usage(tiny_model, train
     metrics = [e for e in events if e.type == "metrics"]
     assert [e.data["step"] for e in reversed(metrics)] == [1, 2, 3, 4, 5, 6]
     assert all("train_loss" in e.data for e in metrics)
-    # auto eval_every: twice an epoch (every 2 of the 3 steps per epoch), and at each epoch end
-    assert [e.data["step"] for e in reversed(metrics) if "valid_loss" in e.data] == [2, 3, 4, 6]
+    # auto eval_every: twice an epoch (every 2 of the 3 steps, counted within the epoch), and at its end
+    assert [e.data["step"] for e in reversed(metrics) if "valid_loss" in e.data] == [2, 3, 5, 6]
     shaped = events[0].as_openai()
     assert shaped["object"] == "fine_tuning.job.event" and shaped["level"] in ("info", "warn", "error")
 

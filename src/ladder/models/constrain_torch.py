@@ -49,6 +49,20 @@ def grammar_text(constraint: Constraint) -> str:
     return llguidance.grammar_from("regex", constraint.pattern)
 
 
+def canonical_choice_grammar(choices: tuple[str, ...], encode) -> str:
+    """A choice as the token sequences the tokenizer gives each label (llguidance's `<[id]>` tokens).
+
+    A grammar over the label strings would also let decoding spell a label with other tokens
+    ("activ" + "ate" for "activate"); the label probabilities are computed on the canonical
+    tokens, so this keeps what is decoded and what is scored the same (label_scores.greedy_choice).
+    """
+    import llguidance
+
+    return llguidance.grammar_from(
+        "lark", "start: " + " | ".join(" ".join(f"<[{t}]>" for t in encode(c)) for c in choices)
+    )
+
+
 class TokenMasks:
     """Compiles constraints for one tokenizer and hands out a fresh matcher per generated row."""
 
@@ -74,7 +88,12 @@ class TokenMasks:
     def _compile(self, constraint: Constraint):
         import llguidance
 
-        grammar = grammar_text(constraint)
+        if constraint.kind == "choice":
+            grammar = canonical_choice_grammar(
+                constraint.choices, lambda c: self._hf_tokenizer.encode(c, add_special_tokens=False)
+            )
+        else:
+            grammar = grammar_text(constraint)
         error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
             raise InvalidInput(

@@ -11,6 +11,7 @@ log-probabilities of a given continuation) yields no probabilities.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ladder.errors import InvalidInput
 from ladder.models.types import Message
@@ -53,53 +54,169 @@ def _label_tokens(labels: list[str], tokenize) -> list[list[int]]:
     return out
 
 
+@dataclass
+class LabelPass:
+    """One answer's scoring pass: every label's score and the label greedy constrained decoding picks."""
+
+    scores: list[float]  # mean token log-probability of each label, in the order asked
+    choice: int  # the label constrained greedy decoding produces (the canonical-token trie, then EOS)
+    prompt_tokens: int
+    label_tokens: int  # the chosen label's tokens: what decoding it would have generated
+
+
+def as_response(p: LabelPass, labels: list[str], latency_ms: float, name: str):
+    """The response greedy decoding under the labels' choice constraint gives, from the pass alone.
+
+    A choice constraint always leaves room for its longest label (`GenerationParams`), so the
+    answer ends at EOS; its usage counts what decoding counts: the label's tokens, not the EOS.
+    """
+    from ladder.models.types import ChatResponse, Usage
+
+    usage = Usage(p.prompt_tokens, p.label_tokens)
+    return ChatResponse(labels[p.choice], "stop", usage, latency_ms, name, constraint_mode="native")
+
+
+def _pass(conts: list[list[int]], logps: dict, eos_ids, prompt_tokens: int) -> LabelPass:
+    scores = [sum(logps[tuple(c[:j])][c[j]] for j in range(len(c))) / len(c) for c in conts]
+    choice = greedy_choice(conts, logps, eos_ids)
+    return LabelPass(scores, choice, prompt_tokens, len(conts[choice]))
+
+
+def greedy_choice(conts: list[list[int]], logps: dict, eos_ids) -> int:
+    """The label that greedy decoding under the choice constraint produces, read off the scoring pass.
+
+    The constraint (constrain_torch, llama.cpp's grammar) allows a label's canonical tokens only,
+    and EOS once a label is complete: at each node of the label trie greedy decoding takes the
+    allowed token with the highest logit (the lowest id on a tie, as argmax does), so the walk
+    below is that decoding without running it. `logps[prefix]` holds the log-probabilities of the
+    tokens allowed after `prefix`, EOS included where `prefix` is itself a label.
+    """
+    full = {tuple(c): i for i, c in enumerate(conts)}
+    node: tuple[int, ...] = ()
+    while True:
+        kids = sorted({c[len(node)] for c in conts if len(c) > len(node) and tuple(c[: len(node)]) == node})
+        if not kids:
+            return full[node]
+        row = logps[node]
+        options = [(row[t], -t, t) for t in kids]
+        if node in full:
+            options += [(row[e], -e, None) for e in eos_ids if e in row]
+        pick = max(options)[2]
+        if pick is None:
+            return full[node]
+        node = (*node, pick)
+
+
 def torch_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
-    """Mean token log-probability of each label after the prompt (torch: prompt once, labels as a batch)."""
+    """Mean token log-probability of each label after the prompt (one item of `torch_passes`)."""
+    return torch_passes(backend, [backend.encode(messages)], labels)[0].scores
+
+
+def torch_passes(backend, prompts: list[list[int]], labels: list[str], batch: int = 16) -> list[LabelPass]:
+    """Every label scored after every prompt, `batch` prompts per forward pass.
+
+    Each row holds a prompt followed by the label trie flattened (a token that several labels
+    share at the same place is one position), and a 4-D attention mask lets each trie token see
+    its prompt and its own ancestors only, with positions counted from the prompt's end: one
+    forward pass gives the logits after the prompt and after every label prefix, which is what
+    the scores and the greedy choice need. The rows' common start (the system prompt) runs once
+    and its keys/values are shared. transformers takes such a mask as it is (no library offers
+    label scoring over a trie; vLLM's prompt_logprobs scores one continuation per request).
+    """
+    conts = _label_tokens(labels, lambda s: backend.tok.encode(s, add_special_tokens=False))
+    wanted, fed = _trie(conts, backend.eos_ids)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[LabelPass | None] = [None] * len(prompts)
+    for s in range(0, len(order), batch):
+        idx = order[s : s + batch]
+        for i, logps in zip(idx, _torch_trie_pass(backend, [prompts[i] for i in idx], wanted, fed), strict=True):
+            out[i] = _pass(conts, logps, backend.eos_ids, len(prompts[i]))
+    return out  # type: ignore[return-value]
+
+
+def _torch_trie_pass(backend, prompts: list[list[int]], wanted: dict, fed: list[tuple[int, ...]]) -> list[dict]:
     import torch
     from transformers import DynamicCache
 
-    prompt = backend.encode(messages)
-    conts = _label_tokens(labels, lambda s: backend.tok.encode(s, add_special_tokens=False))
-    device = backend.device
+    from ladder.models.torch_backend import shared_prefix_len
+
+    device, n, n_fed = backend.device, len(prompts), len(fed)
+    shared = shared_prefix_len(prompts) if n > 1 else 0
+    tails = [p[shared:] for p in prompts]
+    width = max(len(t) for t in tails)
+    length = width + n_fed  # per row: [left padding][prompt tail][trie tokens]
+    ids = torch.full((n, length), backend.pad_id, dtype=torch.long)
+    pos = torch.zeros((n, length), dtype=torch.long)
+    mask = torch.zeros((n, 1, length, shared + length), dtype=torch.bool)
+    where = {p: k for k, p in enumerate(fed)}
+    # trie token k sees trie token j when j is k's ancestor or k itself
+    tree = torch.zeros((n_fed, n_fed), dtype=torch.bool)
+    for k, p in enumerate(fed):
+        for d in range(1, len(p) + 1):
+            tree[k, where[p[:d]]] = True
+    node_ids = torch.tensor([p[-1] for p in fed], dtype=torch.long)
+    for b, t in enumerate(tails):
+        lo = width - len(t)
+        ids[b, lo:width] = torch.tensor(t)
+        ids[b, width:] = node_ids
+        n_prompt = shared + len(t)
+        pos[b, lo:width] = torch.arange(shared, n_prompt)
+        pos[b, width:] = torch.tensor([n_prompt + len(p) - 1 for p in fed])
+        keys = mask[b, 0]
+        keys[:, :shared] = True
+        keys[lo:width, shared + lo : shared + width] = torch.ones(len(t), len(t), dtype=torch.bool).tril()
+        keys[width:, shared + lo : shared + width] = True
+        keys[width:, shared + width :] = tree
+        keys[:lo, :shared] = False
+        keys[torch.arange(lo), shared + torch.arange(lo)] = True  # a pad sees itself only (no empty row)
     with torch.inference_mode():
-        cache = DynamicCache()
-        out = backend.model(
-            input_ids=torch.tensor([prompt], device=device), cache=cache, use_cache=True, logits_to_keep=1
-        )
-        first = out.logits[0, -1].float().log_softmax(-1)
-        totals = [float(first[c[0]]) for c in conts]
-        width = max(len(c) for c in conts) - 1
-        if width > 0:
-            # Every label continues the same prompt: its keys/values are copied to one row per label.
-            # Right padding is harmless: a causal model's logits at a real token never see later pads.
-            cache.batch_repeat_interleave(len(conts))
-            ids = torch.full((len(conts), width), backend.pad_id, dtype=torch.long)
-            for i, c in enumerate(conts):
-                if len(c) > 1:
-                    ids[i, : len(c) - 1] = torch.tensor(c[:-1])
-            logp = backend.model(input_ids=ids.to(device), cache=cache, use_cache=True).logits
-            logp = logp.float().log_softmax(-1)
-            for i, c in enumerate(conts):
-                totals[i] += sum(float(logp[i, j - 1, c[j]]) for j in range(1, len(c)))
-    return [t / len(c) for t, c in zip(totals, conts, strict=True)]
+        cache = None
+        if shared:
+            cache = DynamicCache()
+            backend.model(input_ids=torch.tensor([prompts[0][:shared]], device=device), cache=cache, use_cache=True)
+            cache.batch_repeat_interleave(n)
+        logits = backend.model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=pos.to(device),
+            cache=cache,
+            use_cache=cache is not None,
+            logits_to_keep=n_fed + 1,  # the prompt's last token, then every trie token
+        ).logits.float()
+        logps = logits.log_softmax(-1).cpu()
+    prefixes = [(), *fed]
+    return [
+        {p: {t: float(logps[b, k, t]) for t in wanted[p]} for k, p in enumerate(prefixes) if p in wanted}
+        for b in range(n)
+    ]
 
 
-def _trie(conts: list[list[int]]) -> tuple[dict[tuple[int, ...], set[int]], list[tuple[int, ...]]]:
+def _trie(conts: list[list[int]], eos_ids=()) -> tuple[dict[tuple[int, ...], set[int]], list[tuple[int, ...]]]:
     """What each prefix of a label must be scored against, and the prefixes past the prompt, parents first.
 
-    `wanted[prefix]` holds the next tokens some label needs after `prefix`; `fed` lists every prefix
-    of at least one token that some label continues, so its logits are needed.
+    `wanted[prefix]` holds the next tokens some label needs after `prefix`, and the EOS tokens
+    where `prefix` is a whole label that another label continues (greedy decoding chooses there
+    between ending and going on); `fed` lists every prefix of at least one token in `wanted`, so
+    its logits are needed.
     """
     wanted: dict[tuple[int, ...], set[int]] = {}
     for c in conts:
         for j, t in enumerate(c):
             wanted.setdefault(tuple(c[:j]), set()).add(t)
+    for c in conts:
+        if tuple(c) in wanted:
+            wanted[tuple(c)].update(eos_ids)
     fed = sorted((p for p in wanted if p), key=lambda p: (len(p), p))
     return wanted, fed
 
 
 def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list[float]:
-    """The same scores on llama.cpp: the prompt evaluated once, then every label's tokens.
+    """Mean token log-probability of each label after the prompt, on llama.cpp (see `llamacpp_pass`)."""
+    return llamacpp_pass(backend, messages, labels).scores
+
+
+def llamacpp_pass(backend, messages: list[Message], labels: list[str]) -> LabelPass:
+    """The same scores and choice on llama.cpp: the prompt evaluated once, then every label's tokens.
 
     `Llama.eval` keeps the logits of a batch's last token only (the context was made without
     `logits_all`, which would cost memory on every generation), so the label tokens are decoded by
@@ -118,7 +235,7 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
     prompt, _ = backend._prompt(messages)
     conts = _label_tokens(labels, lambda s: llm.tokenize(s.encode("utf-8"), add_bos=False, special=False))
     n_vocab = llm.n_vocab()
-    wanted, fed = _trie(conts)
+    wanted, fed = _trie(conts, backend.eos_ids)
 
     def read(i: int, prefix: tuple[int, ...]) -> dict[int, float]:
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(n_vocab,))
@@ -145,7 +262,7 @@ def llamacpp_scores(backend, messages: list[Message], labels: list[str]) -> list
         # The context's logits are now a label's: leave the prompt's last token unevaluated so the
         # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
         llm.n_tokens = len(prompt) - 1
-    return [sum(logps[tuple(c[:j])][c[j]] for j in range(len(c))) / len(c) for c in conts]
+    return _pass(conts, logps, backend.eos_ids, len(prompt))
 
 
 def _as_one_batch(llm, conts: list[list[int]], fed: list[tuple[int, ...]], n_prompt: int, read) -> dict:

@@ -108,6 +108,25 @@ class LlamaCppBackend:
 
         return llamacpp_scores(self, messages, labels)
 
+    def answer_labels(self, requests: list[ChatRequest], labels: list[str]) -> list[tuple[ChatResponse, list[float]]]:
+        """Greedy constrained answers with every label's score, from the scoring pass alone (see torch's)."""
+        from ladder.models.label_scores import as_response, llamacpp_pass
+
+        out = []
+        for r in requests:
+            t0 = time.perf_counter()
+            p = llamacpp_pass(self, r.messages, labels)
+            out.append((as_response(p, labels, (time.perf_counter() - t0) * 1000, self.name), p.scores))
+        return out
+
+    @functools.cached_property
+    def eos_ids(self) -> set[int]:
+        """The tokens that end a generation (llama.cpp's end-of-generation set: EOS, EOT, <|im_end|>...)."""
+        import llama_cpp
+
+        vocab = self.llm._model.vocab
+        return {t for t in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+
     def _fit_threads(self) -> None:
         """Use only the cores other processes leave free.
 

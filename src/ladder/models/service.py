@@ -136,6 +136,26 @@ def chat_batch(
     return out
 
 
+def answer_labels(
+    name: str,
+    reqs: list[ChatRequest],
+    labels: list[str],
+    *,
+    backend: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
+    source: str | None = "batch",
+) -> list[tuple[ChatResponse, list[float]]]:
+    """Label answers with every label's score in one pass, on a backend that has `answer_labels`."""
+    b = open_backend(name, backend=backend, project_id=project_id)
+    for r in reqs:
+        _prepare(b, r)
+    out = b.answer_labels(reqs, labels) if reqs else []
+    for resp, _ in out:
+        resp.model = name
+        _meter(name, resp, project_id, source, remote=False)
+    return out
+
+
 def stream(
     name: str,
     req: ChatRequest,

@@ -87,6 +87,20 @@ class TorchBackend:
 
         return torch_scores(self, messages, labels)
 
+    def answer_labels(self, requests: list[ChatRequest], labels: list[str]) -> list[tuple[ChatResponse, list[float]]]:
+        """Greedy constrained answers to label requests with every label's score, from one scoring pass.
+
+        What `chat_batch` would answer under the labels' choice constraint at temperature 0
+        (`label_scores.greedy_choice`), without decoding: the pass that scores the labels already
+        holds every logit the decoding would read.
+        """
+        from ladder.models.label_scores import as_response, torch_passes
+
+        t0 = time.perf_counter()
+        passes = torch_passes(self, [self.encode(r.messages) for r in requests], labels)
+        latency = (time.perf_counter() - t0) * 1000
+        return [(as_response(p, labels, latency, self.name), p.scores) for p in passes]
+
     # -- generation ------------------------------------------------------------------------
     def chat(self, request: ChatRequest) -> ChatResponse:
         return self.chat_batch([request])[0]

@@ -152,12 +152,15 @@ class Pipeline:
 
         t0 = time.perf_counter()
         try:
-            result.label_probs = label_probs(
-                c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id
-            )
+            probs = label_probs(c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id)
         except LadderError:  # e.g. prompt plus label past the context: the answer stands without them
-            result.label_probs = None
+            probs = None
         result.scoring_ms = (time.perf_counter() - t0) * 1000
+        self._set_probs(result, probs)
+
+    def _set_probs(self, result: PipelineResult, probs: dict[str, float] | None) -> None:
+        c = self.config
+        result.label_probs = probs
         conf = result.confidence
         if c.abstain_below is not None and conf is not None and conf < c.abstain_below:
             # What a caller is served is the fallback: the item goes to a person.
@@ -223,25 +226,70 @@ class Pipeline:
                         on_progress(1)
                     continue
             todo.append((i, req, key))
-        if self._scores_in_place(backend):
+        by_scoring = self._answers_by_scoring(backend)
+        if not by_scoring and self._scores_in_place(backend):
             # Each answer is scored right after it is generated, while the context still holds its prompt.
             batch_size = 1
         # Requests of similar length share a pass, so little of it is spent on padding.
         todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]
-            for (i, _, key), resp in zip(chunk, self._generate([r for _, r, _ in chunk], backend, source), strict=True):
+            reqs = [r for _, r, _ in chunk]
+            answer = self._answer_labels if by_scoring else self._generate
+            answers = answer(reqs, backend, source)
+            for (i, _, key), resp in zip(chunk, answers, strict=True):
+                scores = None
+                if isinstance(resp, tuple):
+                    resp, scores = resp
                 if isinstance(resp, ChatResponse):
                     if key is not None:
                         cache.put(key, resp)
                     results[i] = self._finish(resp, prepared[i][1])
                     results[i].batch_n = len(chunk)
-                    self._score(results[i], prepared[i][0], backend)
+                    if scores is None:
+                        self._score(results[i], prepared[i][0], backend)
+                    else:
+                        from ladder.models.label_scores import softmax
+
+                        labels = dict.fromkeys(self.config.parser.labels)
+                        self._set_probs(results[i], dict(zip(labels, softmax(scores), strict=True)))
                 else:
                     results[i] = PipelineResult("", None, False, error=resp, hits=list(prepared[i][1]))
             if on_progress:
                 on_progress(len(chunk))
         return results  # type: ignore[return-value]
+
+    def _answers_by_scoring(self, backend: str | None) -> bool:
+        """A greedy label pipeline on a local backend: its scoring pass gives the answer too (no decoding).
+
+        Greedy decoding under the choice constraint picks, token by token, what the label trie's
+        logits say (label_scores.greedy_choice), and those are the logits the label probabilities
+        are computed from; so one pass answers and scores, and a served answer (`run`) is the
+        answer an eval scored. Sampling, stop sequences and response formats decode as usual.
+        """
+        c = self.config
+        if c.parser.kind != "label" or c.constraint is None or self.contract is not None:
+            return False
+        if c.temperature > 0 or c.stop:
+            return False
+        try:
+            b = service.open_backend(c.model, backend=backend, project_id=self.project_id)
+        except LadderError:  # each request reports it as its own error below
+            return False
+        return hasattr(b, "answer_labels")
+
+    def _answer_labels(self, reqs: list[ChatRequest], backend: str | None, source: str | None) -> list:
+        """(response, label scores) per request, or the error message for one that could not be answered."""
+        c = self.config
+        try:
+            labels = list(dict.fromkeys(c.parser.labels))
+            return service.answer_labels(
+                c.model, reqs, labels, backend=backend, project_id=self.project_id, source=source
+            )
+        except LadderError as e:
+            if len(reqs) == 1:
+                return [e.message]
+            return [r for req in reqs for r in self._answer_labels([req], backend, source)]
 
     def _scores_in_place(self, backend: str | None) -> bool:
         """A label pipeline on a backend that answers one request at a time and reuses its prompt cache."""

@@ -10,7 +10,6 @@ from ladder.errors import InvalidInput
 
 TASKS = ("auto", "classification", "extraction", "none")
 GEN_BATCH = 16  # validation prompts decoded per batch: bounded memory, still batched
-LABEL_MARGIN = 4  # tokens past the longest label (an EOS, a stray space)
 
 
 def _json_object(text: str) -> dict | None:
@@ -88,10 +87,11 @@ def score(task: str, outputs: Sequence[str], references: Sequence[str], labels=N
 
 
 class TaskMeter:
-    """Greedy generation with the in-training model on the validation prompts, scored by the task metric.
+    """The in-training model's greedy answers to the validation prompts, scored by the task metric.
 
     The prompts go through the torch backend (the chat template and decoding the tuned model is
-    served with), under the task's decoding constraint: the backend honours it where it can.
+    served with), under the task's decoding constraint: labels from the label pipeline's scoring
+    pass, JSON by constrained generation.
     """
 
     def __init__(self, spec: dict, conversations: list[list[dict]], tokenizer):
@@ -105,12 +105,10 @@ class TaskMeter:
         self._backend = None
         self.prompts = [c[:-1] for c in conversations]
         self.references = [c[-1]["content"] for c in conversations]
-        longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in self.references), default=8)
-        if self.task == "classification":
-            longest = max([longest] + [len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in self.labels])
-            self.max_new_tokens = longest + LABEL_MARGIN
-            self.constraint = Constraint.choice(self.labels)
-        else:
+        if self.task == "extraction":
+            longest = max(
+                (len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in self.references), default=8
+            )
             self.max_new_tokens = int(longest * 1.25) + 16  # JSON spacing varies more than a label does
             self.constraint = Constraint.json_schema(self.schema)
 
@@ -118,23 +116,35 @@ class TaskMeter:
         import torch
 
         from ladder.models.torch_backend import TorchBackend
-        from ladder.models.types import ChatRequest, GenerationParams, Message
 
         if self._backend is None or self._backend.model is not model:
             # Kept across evals: the backend caches the compiled constraint.
             self._backend = TorchBackend("in-training", model, self.tok, torch.device(device))
         backend = self._backend
         model.eval()  # no dropout while decoding; training mode comes back below
-        params = GenerationParams(max_tokens=self.max_new_tokens, temperature=0.0, constraint=self.constraint)
-        outputs: list[str] = []
         try:
-            for s in range(0, len(self.prompts), GEN_BATCH):
-                reqs = [
-                    ChatRequest([Message(m["role"], m["content"]) for m in p], params)
-                    for p in self.prompts[s : s + GEN_BATCH]
-                ]
-                outputs += [r.text for r in backend.chat_batch(reqs)]
+            outputs = self._outputs(backend)
         finally:
             model.train()
         got = score(self.task, outputs, self.references, self.labels, self.schema)
         return {self.key: got.value, "valid_format": got.format}
+
+    def _outputs(self, backend) -> list[str]:
+        from ladder.models.types import ChatRequest, GenerationParams, Message
+
+        prompts = [[Message(m["role"], m["content"]) for m in p] for p in self.prompts]
+        if self.task == "classification":
+            # What the served label pipeline answers (greedy under the choice constraint), read off
+            # one scoring pass per GEN_BATCH prompts instead of decoding (label_scores.torch_passes).
+            from ladder.models.label_scores import torch_passes
+
+            labels = list(dict.fromkeys(self.labels))
+            passes = torch_passes(backend, [backend.encode(p) for p in prompts], labels, batch=GEN_BATCH)
+            return [labels[p.choice] for p in passes]
+        params = GenerationParams(max_tokens=self.max_new_tokens, temperature=0.0, constraint=self.constraint)
+        outputs: list[str] = []
+        for s in range(0, len(prompts), GEN_BATCH):
+            outputs += [
+                r.text for r in backend.chat_batch([ChatRequest(p, params) for p in prompts[s : s + GEN_BATCH]])
+            ]
+        return outputs

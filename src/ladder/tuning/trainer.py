@@ -272,7 +272,8 @@ def train(
             }
             epoch_end = b == spe - 1
             new_best = False
-            if valid_data and (step % hp["eval_every"] == 0 or epoch_end):
+            # Counted within the epoch, so an epoch's end and the next eval never fall on adjacent steps.
+            if valid_data and ((b + 1) % hp["eval_every"] == 0 or epoch_end):
                 vl, va = evaluate(model, valid_data, hp, pad_id, device)
                 last.update(valid_loss=vl, valid_mean_token_accuracy=va)
                 if meter is not None:
