@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Iterator
 
 from ladder.errors import BackendError, InvalidInput
-from ladder.models.constrain_llamacpp import gbnf
+from ladder.models.constrain_llamacpp import SchemaMask, gbnf, llg_tokenizer, schema_matcher
 from ladder.models.constraints import Constraint
 from ladder.models.registry import ModelSpec
 from ladder.models.text_stops import StopScanner
@@ -76,10 +76,18 @@ class LlamaCppBackend:
         # Per instance: the check below parses against this model's vocabulary.
         self._grammar = functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)(self._compile_grammar)
 
+    @functools.cached_property
+    def _schema_tokenizer(self):
+        """llguidance's view of the vocabulary, built on the first JSON-schema request (about 0.4 s)."""
+        return llg_tokenizer(self.llm)
+
     def _compile_grammar(self, constraint: Constraint):
+        """A llama.cpp grammar for labels; for a JSON schema, an llguidance matcher (see constrain_llamacpp)."""
         import llama_cpp
         from llama_cpp import LlamaGrammar
 
+        if constraint.kind == "json_schema":
+            return schema_matcher(self._schema_tokenizer, constraint)
         text = gbnf(constraint)
         # llama.cpp parses the grammar only when sampling starts, and a grammar it cannot parse
         # gives a null sampler there; parse it once here so bad input fails as input.
@@ -91,7 +99,7 @@ class LlamaCppBackend:
         return LlamaGrammar.from_string(text, verbose=False)
 
     def grammar(self, constraint: Constraint | None):
-        """The compiled grammar for a constraint (None: free text), cached per constraint."""
+        """The compiled constraint (None: free text), cached per constraint: a grammar or a schema matcher."""
         return self._grammar(constraint) if constraint is not None else None
 
     def _prompt(self, messages: list[Message]) -> tuple[list[int], list[str]]:
@@ -144,12 +152,18 @@ class LlamaCppBackend:
         self.llm._ctx.set_n_threads(threads, threads)
 
     def _completion(self, request: ChatRequest, stream: bool):
+        from llama_cpp import LogitsProcessorList
+
         self._fit_threads()
         tokens, template_stops = self._prompt(request.messages)
         p = request.params
-        # The grammar sampler allows EOS only once the grammar is complete, and nothing else after.
-        grammar = self.grammar(p.constraint)
-        return len(tokens), self.llm.create_completion(
+        compiled = self.grammar(p.constraint)
+        # Either way EOS is allowed only once the constraint is complete, and nothing else after:
+        # llama.cpp's grammar sampler does so for labels, the schema mask for a JSON schema.
+        mask = None
+        if p.constraint is not None and p.constraint.kind == "json_schema":
+            mask = SchemaMask(compiled, self._schema_tokenizer.eos_tokens, self.llm.n_vocab())
+        out = self.llm.create_completion(
             tokens,
             max_tokens=p.max_tokens,
             temperature=p.temperature,
@@ -159,8 +173,15 @@ class LlamaCppBackend:
             stream=stream,
             top_k=0 if p.temperature > 0 else 40,
             repeat_penalty=1.0,
-            grammar=grammar,
+            grammar=compiled if mask is None else None,
+            logits_processor=LogitsProcessorList([mask]) if mask is not None else None,
         )
+        if mask is None:
+            return len(tokens), out
+        if stream:
+            return len(tokens), _checked_chunks(out, mask)
+        mask.raise_error()
+        return len(tokens), out
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         t0 = time.perf_counter()
@@ -205,6 +226,15 @@ class LlamaCppBackend:
             if tail:
                 yield Delta(tail)
             yield Delta("", finish, Usage(n_prompt, n_out))
+
+
+def _checked_chunks(chunks, mask: SchemaMask) -> Iterator[dict]:
+    """The stream's chunks, then the schema mask's failure raised, if it had one."""
+    try:
+        yield from chunks
+    finally:
+        chunks.close()
+    mask.raise_error()
 
 
 def _with_sequence_slots(llm, slots: int) -> int:
