@@ -1,4 +1,4 @@
-"""Constrained decoding on the llama.cpp backend: label grammars and schema masks hold a random tiny Llama."""
+"""Constrained decoding on the llama.cpp backend: llguidance masks (labels, schemas, regexes) hold a random tiny Llama."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ladder.errors import BackendError, InvalidInput
-from ladder.models.constrain_llamacpp import SchemaMask, gbnf_literal
+from ladder.models.constrain_llamacpp import TokenMask
 from ladder.models.constraints import Constraint
 from ladder.models.llamacpp_backend import LlamaCppBackend
 from ladder.models.registry import ModelSpec
@@ -90,23 +90,36 @@ def req(i: int, constraint: Constraint | None, **params) -> ChatRequest:
     )
 
 
-def test_gbnf_literals_escape_what_the_grammar_would_read_as_syntax():
-    assert gbnf_literal('say "hi"') == r'"say \"hi\""'
-    assert gbnf_literal("back\\slash") == r'"back\\slash"'
-    assert gbnf_literal("new\nline\t") == r'"new\nline\t"'
-    assert gbnf_literal("café ☕") == '"café ☕"'
+def test_labels_are_decoded_as_their_own_tokens_and_nothing_else(llama):
+    """Labels with quotes, backslashes, newlines and unicode come out exactly, spelt as the tokenizer spells them."""
+    odd = ['say "hi"', "back\\slash", "new\nline", "café ☕"]
+    answers = llama.chat_batch([req(i, Constraint.choice(odd), temperature=1.0) for i in range(30)])
+    assert all(a.text in odd for a in answers) and len({a.text for a in answers}) >= 2
+    # One label's other spellings are refused: only its canonical first token may start it.
+    mask = TokenMask(llama.grammar(Constraint.choice(["activate"])), sorted(llama.eos_ids), llama.llm.n_vocab())
+    canonical = llama.llm.tokenize(b"activate", add_bos=False, special=False)
+    (first_letter,) = llama.llm.tokenize(b"a", add_bos=False, special=False)
+    scores = mask(np.array([1]), np.zeros(llama.llm.n_vocab(), dtype=np.float32))
+    assert np.flatnonzero(np.isfinite(scores)).tolist() == [canonical[0]] and first_letter != canonical[0]
+
+
+def test_a_regex_holds_on_llama_cpp(llama):
+    pattern = r"[A-Z]{2}-[0-9]{3}"
+    answers = llama.chat_batch([req(i, Constraint.regex(pattern), temperature=1.0, max_tokens=12) for i in range(20)])
+    assert all(re.fullmatch(pattern, a.text) for a in answers), [a.text for a in answers]
+    assert len({a.text for a in answers}) > 1
 
 
 def test_json_strings_admit_no_raw_control_characters(llama):
     # A sampled U+0002 inside a string once made the answer fail json.loads (llama-cpp-python's GBNF).
     constraint = Constraint.json_schema({"type": "string"})
-    mask = SchemaMask(llama.grammar(constraint), llama._schema_tokenizer.eos_tokens, llama.llm.n_vocab())
+    mask = TokenMask(llama.grammar(constraint), llama._mask_tokenizer.eos_tokens, llama.llm.n_vocab())
     prompt = llama.llm.tokenize(b"x", add_bos=False)
     quote, ctrl, letter = (llama.llm.tokenize(t, add_bos=False) for t in (b'"', b"\x02", b"a"))
     mask(np.array(prompt), np.zeros(llama.llm.n_vocab(), dtype=np.float32))  # the first call sees the prompt
     scores = mask(np.array(prompt + quote), np.zeros(llama.llm.n_vocab(), dtype=np.float32))
     assert scores[ctrl[0]] == -np.inf and scores[letter[0]] == 0.0
-    assert all(scores[t] == -np.inf for t in llama._schema_tokenizer.eos_tokens)  # the string is open
+    assert all(scores[t] == -np.inf for t in llama._mask_tokenizer.eos_tokens)  # the string is open
 
 
 def test_choice_gives_exactly_one_label(llama):
@@ -158,9 +171,9 @@ def test_grammars_are_compiled_once_per_constraint(llama):
     llama._grammar.cache_clear()
     llama.chat_batch([req(i, Constraint.choice(LABELS), max_tokens=8) for i in range(3)])
     assert llama._grammar.cache_info().misses == 1 and llama._grammar.cache_info().hits >= 2
-    view = llama._schema_tokenizer
+    view = llama._mask_tokenizer
     llama.chat_batch([req(i, Constraint.json_schema(SCHEMA), max_tokens=4) for i in range(3)])
-    assert llama._grammar.cache_info().misses == 2 and llama._schema_tokenizer is view
+    assert llama._grammar.cache_info().misses == 2 and llama._mask_tokenizer is view
 
 
 def test_what_the_schema_mask_cannot_enforce_is_refused_by_name(llama):
@@ -176,13 +189,13 @@ def test_what_the_schema_mask_cannot_enforce_is_refused_by_name(llama):
         llama.chat(req(0, Constraint.json_schema({"anyOf": [{"type": "string", "format": "no-such"}]})))
     assert str(e.value).startswith("schema.anyOf[0]: ") and "no-such" in str(e.value)
     with pytest.raises(InvalidInput) as e:
-        llama.chat(req(0, Constraint.regex(r"[a-z]+")))
-    assert e.value.param == "pattern" and re.search("torch", str(e.value))
+        llama.chat(req(0, Constraint.regex(r"(?=a)b")))  # a look-around: no token mask can hold it
+    assert e.value.param == "pattern" and "regex constraint cannot be enforced" in str(e.value)
 
 
 def test_a_token_the_schema_refuses_ends_the_generation_and_raises(llama):
     # Cannot happen while the mask is applied; if it did, nothing but EOS may follow.
-    mask = SchemaMask(llama.grammar(Constraint.json_schema({"type": "integer"})), [2], llama.llm.n_vocab())
+    mask = TokenMask(llama.grammar(Constraint.json_schema({"type": "integer"})), [2], llama.llm.n_vocab())
     (letter,) = llama.llm.tokenize(b"a", add_bos=False)
     scores = mask(np.array([1]), np.zeros(llama.llm.n_vocab(), dtype=np.float32))  # the prompt: [1]
     assert scores[letter] == -np.inf and np.isfinite(scores).sum() >= 10 and not mask.error

@@ -89,13 +89,13 @@ def test_batches_group_similar_lengths_and_answers_keep_their_order(tiny_model, 
 
     p = service.create_bot("t", _cfg(tiny_model, backend="torch"))
     passes: list[list[str]] = []
-    real = models.chat_batch
+    real = models.answer_labels  # a greedy label bot: answered by the label scoring pass
 
-    def spy(name, requests, **kw):
+    def spy(name, requests, *a, **kw):
         passes.append([r.messages[-1].content for r in requests])
-        return real(name, requests, **kw)
+        return real(name, requests, *a, **kw)
 
-    monkeypatch.setattr(models, "chat_batch", spy)
+    monkeypatch.setattr(models, "answer_labels", spy)
     inputs = ["a " * 30, "b", "c " * 31, "d " * 2]
     batch = p.run_batch(inputs, batch_size=2)
     assert passes == [["b", "d " * 2], ["a " * 30, "c " * 31]]  # short with short, long with long

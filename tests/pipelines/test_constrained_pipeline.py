@@ -97,13 +97,14 @@ def sent(monkeypatch) -> list[ChatRequest]:
             return _real(model, req, *a, **kw)
 
         monkeypatch.setattr(model_service, name, spy)
-    real_batch = model_service.chat_batch
+    for name in ("chat_batch", "answer_labels"):  # a greedy label pipeline is answered by its scoring pass
+        real_batch = getattr(model_service, name)
 
-    def spy_batch(model, reqs, *a, **kw):
-        seen.extend(reqs)
-        return real_batch(model, reqs, *a, **kw)
+        def spy_batch(model, reqs, *a, _real=real_batch, **kw):
+            seen.extend(reqs)
+            return _real(model, reqs, *a, **kw)
 
-    monkeypatch.setattr(model_service, "chat_batch", spy_batch)
+        monkeypatch.setattr(model_service, name, spy_batch)
     return seen
 
 

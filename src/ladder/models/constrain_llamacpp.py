@@ -1,27 +1,25 @@
-"""llama.cpp constraints: GBNF grammars for labels, llguidance token masks for JSON schemas.
+"""llama.cpp constraints: llguidance token masks applied through llama-cpp-python's `logits_processor`.
 
-Labels become a GBNF grammar of literal alternatives, checked by llama.cpp's own grammar sampler.
-A JSON schema is compiled by llguidance (the compiler the torch backend uses, with the same JSON
-layout) and enforced through llama-cpp-python's `logits_processor`: before each token the matcher's
-mask sets every token the schema does not allow next to -inf, and each sampled token is fed back
-into the matcher. llguidance enforces numeric bounds (`minimum`, `maximum`, the exclusive ones,
+Every constraint (labels, a JSON schema, a regex) is compiled by llguidance, the compiler the
+torch backend uses (`grammars.grammar_text`: labels as their canonical tokens, JSON in the same
+layout), and enforced through `logits_processor`: before each token the matcher's mask sets every
+token the constraint does not allow next to -inf, and each sampled token is fed back into the
+matcher. llguidance enforces numeric bounds (`minimum`, `maximum`, the exclusive ones,
 `multipleOf`), which llama-cpp-python's GBNF converter drops without a word, and computes a mask
 far faster than llama.cpp's grammar sampler checks the vocabulary. Measured on SmolLM2-135M Q4,
 one thread, 2 shared CPU cores, a 5-key JSON schema (enum, boolean, number, nested object, string),
-12 samples of up to 80 tokens at temperature 1.0 per arm, two runs (a one-off script, not yet
-under bench/):
+12 samples of up to 80 tokens at temperature 1.0 per arm, two runs (a one-off script):
 
     decoding                                  tokens/s   ms/token
     free                                      74         13.5
     llama-cpp-python GBNF, grammar sampler    53-55      18.3-18.8
     llguidance mask, logits_processor         72-73      13.7-13.9  (the call alone: 0.13-0.21 ms)
 
-What llguidance cannot enforce either (`uniqueItems`, `contains`, `not`, `dependentRequired`,
+What llguidance cannot enforce (`uniqueItems`, `contains`, `not`, `dependentRequired`,
 `unevaluatedProperties`, an unknown `format`, a look-around in a `pattern`) is refused as
 InvalidInput naming the subschema (`schema.properties.tags: ...`), as on the torch backend.
 
-The tokenizer view takes about 0.4 s, once per backend; a schema compiles in under 1 ms (the first
-one also imports torch, about 1.3 s, through `constrain_torch.grammar_text`).
+The tokenizer view takes about 0.4 s, once per backend; a constraint compiles in under 1 ms.
 """
 
 from __future__ import annotations
@@ -33,47 +31,31 @@ import numpy as np
 
 from ladder.errors import BackendError, InvalidInput
 from ladder.models.constraints import Constraint
-
-# What a GBNF string literal must escape; every other character, unicode included, stands for itself.
-_GBNF_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+from ladder.models.grammars import PARAM, grammar_text
 
 
-def gbnf_literal(text: str) -> str:
-    """`text` as a GBNF string literal matching exactly its characters."""
-    return '"' + "".join(_GBNF_ESCAPES.get(ch, ch) for ch in text) + '"'
+def eog_tokens(llm) -> list[int]:
+    """The tokens llama.cpp ends a generation on (EOS, EOT, <|im_end|>, ...)."""
+    import llama_cpp
+
+    vocab = llm._model.vocab
+    return [t for t in range(llama_cpp.llama_vocab_n_tokens(vocab)) if llama_cpp.llama_vocab_is_eog(vocab, t)]
 
 
-def gbnf(constraint: Constraint) -> str:
-    """The grammar text (root rule `root`) that admits exactly the constraint's labels."""
-    if constraint.kind == "choice":
-        return "root ::= " + " | ".join(gbnf_literal(c) for c in constraint.choices)
-    if constraint.kind == "json_schema":
-        raise ValueError("a JSON schema is enforced by SchemaMask (schema_matcher), not by a GBNF grammar")
-    # llama-cpp-python converts a regex only inside a JSON string (quoted) and through a private
-    # method; a raw regex is left to the torch backend rather than built on that.
-    raise InvalidInput(
-        "regex constraints are not supported by the llama.cpp backend; serve the model with backend torch",
-        param="pattern",
-    )
-
-
-def llg_tokenizer(llm):
+def llg_tokenizer(llm, eog: list[int]):
     """llguidance's view of a loaded model's vocabulary (about 0.4 s for SmolLM2's 49,152 tokens).
 
     Every end-of-generation token counts as EOS (SmolLM2 has three: <|endoftext|>, <|im_end|> and
     <reponame>): llama.cpp stops on any of them, so the mask allows them only where the schema is
     complete, and then nothing else.
     """
-    import llama_cpp
     from llguidance.llamacpp import lltokenizer_from_vocab
 
-    vocab = llm._model.vocab
-    eog = [t for t in range(llama_cpp.llama_vocab_n_tokens(vocab)) if llama_cpp.llama_vocab_is_eog(vocab, t)]
     with warnings.catch_warnings():
         # llguidance reads each token's attributes through a name llama-cpp-python has deprecated:
         # one DeprecationWarning per token (49,152) otherwise.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return lltokenizer_from_vocab(vocab, n_vocab=llm.n_vocab(), eos_token=eog or None)
+        return lltokenizer_from_vocab(llm._model.vocab, n_vocab=llm.n_vocab(), eos_token=eog or None)
 
 
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -100,14 +82,12 @@ def _subschemas(schema: object, where: str = "schema") -> Iterator[tuple[str, di
                 yield from _subschemas(sub, f"{where}.{key}[{i}]")
 
 
-def _refusal(tokenizer, constraint: Constraint) -> str | None:
+def _refusal(tokenizer, constraint: Constraint, encode=None) -> str | None:
     """Why llguidance cannot enforce the constraint (None: it can)."""
     import llguidance
 
-    from ladder.models.constrain_torch import grammar_text
-
     try:
-        return llguidance.LLMatcher.validate_grammar(grammar_text(constraint), tokenizer) or None
+        return llguidance.LLMatcher.validate_grammar(grammar_text(constraint, encode), tokenizer) or None
     except Exception as e:  # the schema text is not a schema llguidance reads at all
         return str(e) or repr(e)
 
@@ -129,20 +109,25 @@ def _place(tokenizer, schema: object, error: str) -> str:
     return place
 
 
-def schema_matcher(tokenizer, constraint: Constraint):
-    """The compiled llguidance matcher for a json_schema constraint; InvalidInput naming the place it cannot hold."""
+def compile_matcher(tokenizer, constraint: Constraint, encode):
+    """The compiled llguidance matcher for a constraint; InvalidInput saying what cannot be held, and where.
+
+    `encode` gives a label's tokens (the model's own tokenizer, no special tokens).
+    """
     import llguidance
 
-    from ladder.models.constrain_torch import grammar_text
-
-    error = _refusal(tokenizer, constraint)
-    if error:
+    error = _refusal(tokenizer, constraint, encode)
+    if error and constraint.kind == "json_schema":
         where = _place(tokenizer, constraint.schema, error)
         raise InvalidInput(f"{where}: the JSON schema cannot be enforced: {error.strip()}", param="schema")
-    return llguidance.LLMatcher(tokenizer, grammar_text(constraint), log_level=0)
+    if error:
+        raise InvalidInput(
+            f"the {constraint.kind} constraint cannot be enforced: {error.strip()}", param=PARAM[constraint.kind]
+        )
+    return llguidance.LLMatcher(tokenizer, grammar_text(constraint, encode), log_level=0)
 
 
-class SchemaMask:
+class TokenMask:
     """A llama-cpp-python logits processor that holds one generation to a compiled matcher.
 
     llama-cpp-python calls it before each sampled token with the tokens so far (prompt included)
@@ -153,7 +138,7 @@ class SchemaMask:
     """
 
     def __init__(self, matcher, eos_tokens: list[int], n_vocab: int):
-        """`matcher`: a compiled one from `schema_matcher`, left as it is (each generation gets a copy)."""
+        """`matcher`: a compiled one from `compile_matcher`, left as it is (each generation gets a copy)."""
         self.matcher = matcher.deep_copy()  # shares the compiled tables: microseconds, not a compile
         self.error: str | None = None
         self._eos = list(eos_tokens)

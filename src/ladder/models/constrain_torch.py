@@ -19,48 +19,15 @@ backend, on the first constrained request.
 from __future__ import annotations
 
 import functools
-import json
 
 import torch
 
 from ladder.errors import BackendError, InvalidInput
 from ladder.models.constraints import Constraint
+from ladder.models.grammars import PARAM, grammar_text
 
 # Compiled grammars kept per backend; a pipeline uses one or two, a server a few dozen.
 GRAMMAR_CACHE_SIZE = 64
-# JSON as Python's json.dumps writes it (", " and ": "), the form fine-tuning data is written in,
-# and no free whitespace: a sampling model would otherwise spend its tokens on blanks.
-JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-_PARAM = {"choice": "labels", "json_schema": "schema", "regex": "pattern"}
-
-
-def grammar_text(constraint: Constraint) -> str:
-    """The llguidance grammar for a constraint (not yet checked against a tokenizer)."""
-    import llguidance
-
-    if constraint.kind == "choice":
-        # Lark string literals take JSON escapes, so quotes, backslashes, newlines and any
-        # unicode in a label come out as the exact characters of the label.
-        return llguidance.grammar_from(
-            "lark", "start: " + " | ".join(json.dumps(c, ensure_ascii=False) for c in constraint.choices)
-        )
-    if constraint.kind == "json_schema":
-        return llguidance.LLMatcher.grammar_from_json_schema(constraint.schema_text, defaults=JSON_LAYOUT)
-    return llguidance.grammar_from("regex", constraint.pattern)
-
-
-def canonical_choice_grammar(choices: tuple[str, ...], encode) -> str:
-    """A choice as the token sequences the tokenizer gives each label (llguidance's `<[id]>` tokens).
-
-    A grammar over the label strings would also let decoding spell a label with other tokens
-    ("activ" + "ate" for "activate"); the label probabilities are computed on the canonical
-    tokens, so this keeps what is decoded and what is scored the same (label_scores.greedy_choice).
-    """
-    import llguidance
-
-    return llguidance.grammar_from(
-        "lark", "start: " + " | ".join(" ".join(f"<[{t}]>" for t in encode(c)) for c in choices)
-    )
 
 
 class TokenMasks:
@@ -88,16 +55,11 @@ class TokenMasks:
     def _compile(self, constraint: Constraint):
         import llguidance
 
-        if constraint.kind == "choice":
-            grammar = canonical_choice_grammar(
-                constraint.choices, lambda c: self._hf_tokenizer.encode(c, add_special_tokens=False)
-            )
-        else:
-            grammar = grammar_text(constraint)
+        grammar = grammar_text(constraint, lambda c: self._hf_tokenizer.encode(c, add_special_tokens=False))
         error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
             raise InvalidInput(
-                f"the {constraint.kind} constraint cannot be enforced: {error}", param=_PARAM[constraint.kind]
+                f"the {constraint.kind} constraint cannot be enforced: {error}", param=PARAM[constraint.kind]
             )
         return llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
 

@@ -9,8 +9,8 @@ import time
 import weakref
 from collections.abc import Iterator
 
-from ladder.errors import BackendError, InvalidInput
-from ladder.models.constrain_llamacpp import SchemaMask, gbnf, llg_tokenizer, schema_matcher
+from ladder.errors import BackendError
+from ladder.models.constrain_llamacpp import TokenMask, compile_matcher, eog_tokens, llg_tokenizer
 from ladder.models.constraints import Constraint
 from ladder.models.registry import ModelSpec
 from ladder.models.text_stops import StopScanner
@@ -77,29 +77,17 @@ class LlamaCppBackend:
         self._grammar = functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)(self._compile_grammar)
 
     @functools.cached_property
-    def _schema_tokenizer(self):
-        """llguidance's view of the vocabulary, built on the first JSON-schema request (about 0.4 s)."""
-        return llg_tokenizer(self.llm)
+    def _mask_tokenizer(self):
+        """llguidance's view of the vocabulary, built on the first constrained request (about 0.4 s)."""
+        return llg_tokenizer(self.llm, sorted(self.eos_ids))
 
     def _compile_grammar(self, constraint: Constraint):
-        """A llama.cpp grammar for labels; for a JSON schema, an llguidance matcher (see constrain_llamacpp)."""
-        import llama_cpp
-        from llama_cpp import LlamaGrammar
-
-        if constraint.kind == "json_schema":
-            return schema_matcher(self._schema_tokenizer, constraint)
-        text = gbnf(constraint)
-        # llama.cpp parses the grammar only when sampling starts, and a grammar it cannot parse
-        # gives a null sampler there; parse it once here so bad input fails as input.
-        probe = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode("utf-8"), b"root")
-        if not probe:
-            param = {"choice": "labels", "json_schema": "schema"}.get(constraint.kind, "pattern")
-            raise InvalidInput(f"llama.cpp could not parse the {constraint.kind} constraint's grammar", param=param)
-        llama_cpp.llama_sampler_free(probe)
-        return LlamaGrammar.from_string(text, verbose=False)
+        """The llguidance matcher for a constraint (see constrain_llamacpp); InvalidInput if it cannot be held."""
+        encode = lambda s: self.llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)  # noqa: E731
+        return compile_matcher(self._mask_tokenizer, constraint, encode)
 
     def grammar(self, constraint: Constraint | None):
-        """The compiled constraint (None: free text), cached per constraint: a grammar or a schema matcher."""
+        """The compiled constraint (None: free text), cached per constraint."""
         return self._grammar(constraint) if constraint is not None else None
 
     def _prompt(self, messages: list[Message]) -> tuple[list[int], list[str]]:
@@ -130,10 +118,7 @@ class LlamaCppBackend:
     @functools.cached_property
     def eos_ids(self) -> set[int]:
         """The tokens that end a generation (llama.cpp's end-of-generation set: EOS, EOT, <|im_end|>...)."""
-        import llama_cpp
-
-        vocab = self.llm._model.vocab
-        return {t for t in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+        return set(eog_tokens(self.llm))
 
     def _fit_threads(self) -> None:
         """Use only the cores other processes leave free.
@@ -158,11 +143,10 @@ class LlamaCppBackend:
         tokens, template_stops = self._prompt(request.messages)
         p = request.params
         compiled = self.grammar(p.constraint)
-        # Either way EOS is allowed only once the constraint is complete, and nothing else after:
-        # llama.cpp's grammar sampler does so for labels, the schema mask for a JSON schema.
+        # The mask allows EOS only once the constraint is complete, and nothing else after.
         mask = None
-        if p.constraint is not None and p.constraint.kind == "json_schema":
-            mask = SchemaMask(compiled, self._schema_tokenizer.eos_tokens, self.llm.n_vocab())
+        if compiled is not None:
+            mask = TokenMask(compiled, self._mask_tokenizer.eos_tokens, self.llm.n_vocab())
         out = self.llm.create_completion(
             tokens,
             max_tokens=p.max_tokens,
@@ -173,7 +157,6 @@ class LlamaCppBackend:
             stream=stream,
             top_k=0 if p.temperature > 0 else 40,
             repeat_penalty=1.0,
-            grammar=compiled if mask is None else None,
             logits_processor=LogitsProcessorList([mask]) if mask is not None else None,
         )
         if mask is None:
@@ -228,8 +211,8 @@ class LlamaCppBackend:
             yield Delta("", finish, Usage(n_prompt, n_out))
 
 
-def _checked_chunks(chunks, mask: SchemaMask) -> Iterator[dict]:
-    """The stream's chunks, then the schema mask's failure raised, if it had one."""
+def _checked_chunks(chunks, mask: TokenMask) -> Iterator[dict]:
+    """The stream's chunks, then the mask's failure raised, if it had one."""
     try:
         yield from chunks
     finally:
