@@ -1,4 +1,4 @@
-"""Constrained decoding on the llama.cpp backend: llguidance masks (labels, schemas, regexes) hold a random tiny Llama."""
+"""Constrained decoding on llama.cpp: llguidance masks (labels, schemas, regexes) hold a random tiny Llama."""
 
 from __future__ import annotations
 

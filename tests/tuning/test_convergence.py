@@ -248,9 +248,8 @@ def test_the_classification_meter_scores_what_constrained_decoding_answers(tiny_
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
     labels = ["card", "card arrival", "refund"]
-    convs = [
-        [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": labels[i % 3]}] for i in range(9)
-    ]
+    ask = lambda i: {"role": "user", "content": f"question {i}"}  # noqa: E731
+    convs = [[ask(i), {"role": "assistant", "content": labels[i % 3]}] for i in range(9)]
     meter = TaskMeter({"task": "classification", "labels": labels}, convs, tok)
     got = meter(model, "cpu")
     assert model.training
