@@ -4,8 +4,10 @@ A label's score is the mean log-probability of its own tokens, read where the as
 starts (the prompt with the generation prompt), so labels of different token lengths compare
 fairly; the softmax over the label set turns the scores into probabilities that sum to 1.
 Local backends score with one pass: the prompt once, then every label's continuation from its
-keys/values. A backend without `score_labels` (a remote endpoint, whose chat API returns no
-log-probabilities of a given continuation) yields no probabilities.
+keys/values; the same pass gives the label greedy constrained decoding would answer
+(`greedy_choice`), so a greedy label pipeline needs no decoding at all. A backend without
+`score_labels` (a remote endpoint, whose chat API returns no log-probabilities of a given
+continuation) yields no probabilities.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def _pass(conts: list[list[int]], logps: dict, eos_ids, prompt_tokens: int) -> L
 def greedy_choice(conts: list[list[int]], logps: dict, eos_ids) -> int:
     """The label that greedy decoding under the choice constraint produces, read off the scoring pass.
 
-    The constraint (constrain_torch, llama.cpp's grammar) allows a label's canonical tokens only,
-    and EOS once a label is complete: at each node of the label trie greedy decoding takes the
+    The constraint (`grammars.grammar_text`, both local backends) allows a label's canonical tokens
+    only, and EOS once a label is complete: at each node of the label trie greedy decoding takes the
     allowed token with the highest logit (the lowest id on a tie, as argmax does), so the walk
     below is that decoding without running it. `logps[prefix]` holds the log-probabilities of the
     tokens allowed after `prefix`, EOS included where `prefix` is itself a label.
