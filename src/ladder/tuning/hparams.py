@@ -19,7 +19,8 @@ BASE_LEARNING_RATE = 2e-4
 # sets) but never fewer than this: the cosine schedule then decays within passes the metric is
 # measured on, and the job stops sooner when the metric stops rising. Measured on 10 BANKING77
 # intents (bench/tune_quality.py): under a 5-epoch schedule the best eval came at epoch 2 and
-# patience ran 1.5 epochs past it.
+# patience ran 1.5 epochs past it (test accuracy 0.950); under 3 the metric rose to the end and
+# the model matched a plain 2-epoch script (0.970 vs 0.965).
 MIN_EPOCHS_WITH_STOPPING = 3
 # The automatic validation slice: 10% of the training set, at least 20 items where the set allows
 # (a fifth of it at most), at most 100 (each eval step decodes all of them), none below 8.
