@@ -53,7 +53,7 @@ SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def llama(tiny_model_dir, tmp_path_factory, ladder_home_module):
+def llama(tiny_model_dir, tmp_path_factory, one_llama_thread):
     """The tiny random Llama exported to GGUF (f32) and loaded by llama.cpp."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
@@ -67,19 +67,6 @@ def llama(tiny_model_dir, tmp_path_factory, ladder_home_module):
         quant="f32",
     )
     return LlamaCppBackend(ModelSpec(name="tiny-gguf", backend="llamacpp", path=str(path)))
-
-
-@pytest.fixture(scope="module")
-def ladder_home_module(tmp_path_factory):
-    """One thread for llama.cpp: the tiny model's steps are too small to share between cores."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LADDER_THREADS", "1")
-    from ladder.settings import reset_settings
-
-    reset_settings()
-    yield
-    mp.undo()
-    reset_settings()
 
 
 def req(i: int, constraint: Constraint | None, **params) -> ChatRequest:

@@ -39,21 +39,8 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def smol(one_thread):
+def smol(one_llama_thread):
     return LlamaCppBackend(ModelSpec(name="smollm2-gguf", backend="llamacpp", path=str(smollm2_gguf())))
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """One llama.cpp thread: two would spin against whatever else shares the two cores."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LADDER_THREADS", "1")
-    from ladder.settings import reset_settings
-
-    reset_settings()
-    yield
-    mp.undo()
-    reset_settings()
 
 
 def req(schema: dict, prompt: str, seed: int, max_tokens: int = 16) -> ChatRequest:

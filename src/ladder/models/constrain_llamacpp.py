@@ -15,9 +15,7 @@ one thread, 2 shared CPU cores, a 5-key JSON schema (enum, boolean, number, nest
     llama-cpp-python GBNF, grammar sampler    53-55      18.3-18.8
     llguidance mask, logits_processor         72-73      13.7-13.9  (the call alone: 0.13-0.21 ms)
 
-What llguidance cannot enforce (`uniqueItems`, `contains`, `not`, `dependentRequired`,
-`unevaluatedProperties`, an unknown `format`, a look-around in a `pattern`) is refused as
-InvalidInput naming the subschema (`schema.properties.tags: ...`), as on the torch backend.
+What llguidance cannot enforce is refused as on the torch backend (`grammars.compile_matcher`).
 
 The tokenizer view takes about 0.4 s, once per backend; a constraint compiles in under 1 ms.
 """
@@ -25,13 +23,10 @@ The tokenizer view takes about 0.4 s, once per backend; a constraint compiles in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 
-from ladder.errors import BackendError, InvalidInput
-from ladder.models.constraints import Constraint
-from ladder.models.grammars import PARAM, grammar_text
+from ladder.errors import BackendError
 
 
 def eog_tokens(llm) -> list[int]:
@@ -46,8 +41,8 @@ def llg_tokenizer(llm, eog: list[int]):
     """llguidance's view of a loaded model's vocabulary (about 0.4 s for SmolLM2's 49,152 tokens).
 
     Every end-of-generation token counts as EOS (SmolLM2 has three: <|endoftext|>, <|im_end|> and
-    <reponame>): llama.cpp stops on any of them, so the mask allows them only where the schema is
-    complete, and then nothing else.
+    <reponame>): llama.cpp stops on any of them, so the mask allows them only where the constraint
+    is complete, and then nothing else.
     """
     from llguidance.llamacpp import lltokenizer_from_vocab
 
@@ -56,75 +51,6 @@ def llg_tokenizer(llm, eog: list[int]):
         # one DeprecationWarning per token (49,152) otherwise.
         warnings.simplefilter("ignore", DeprecationWarning)
         return lltokenizer_from_vocab(llm._model.vocab, n_vocab=llm.n_vocab(), eos_token=eog or None)
-
-
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SUBSCHEMA = ("items", "additionalProperties", "not", "contains", "if", "then", "else", "propertyNames")
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-# Subschemas tried one by one to find where a refused schema fails; past this the root is named.
-_PLACES_TRIED = 200
-
-
-def _subschemas(schema: object, where: str = "schema") -> Iterator[tuple[str, dict]]:
-    """Every object subschema with its place (`schema.properties.age`), parents before children."""
-    if not isinstance(schema, dict):
-        return
-    yield where, schema
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(schema.get(key), dict):
-            for name, sub in schema[key].items():
-                yield from _subschemas(sub, f"{where}.{key}.{name}")
-    for key in _SUBSCHEMA:
-        yield from _subschemas(schema.get(key), f"{where}.{key}")
-    for key in _SUBSCHEMA_LISTS:
-        if isinstance(schema.get(key), list):
-            for i, sub in enumerate(schema[key]):
-                yield from _subschemas(sub, f"{where}.{key}[{i}]")
-
-
-def _refusal(tokenizer, constraint: Constraint, encode=None) -> str | None:
-    """Why llguidance cannot enforce the constraint (None: it can)."""
-    import llguidance
-
-    try:
-        return llguidance.LLMatcher.validate_grammar(grammar_text(constraint, encode), tokenizer) or None
-    except Exception as e:  # the schema text is not a schema llguidance reads at all
-        return str(e) or repr(e)
-
-
-def _place(tokenizer, schema: object, error: str) -> str:
-    """The deepest subschema refused on its own with the same error: where the cause is.
-
-    llguidance's messages say what (`Unimplemented keys: ["contains"]`) but not where. A subschema
-    that only fails apart from its root (a `$ref` into the root's `$defs`) fails differently and is
-    passed over.
-    """
-    place = "schema"
-    for i, (where, sub) in enumerate(_subschemas(schema)):
-        if i >= _PLACES_TRIED:
-            break
-        inside = where.startswith(place + ".") or where.startswith(place + "[")
-        if inside and _refusal(tokenizer, Constraint.json_schema(sub)) == error:
-            place = where
-    return place
-
-
-def compile_matcher(tokenizer, constraint: Constraint, encode):
-    """The compiled llguidance matcher for a constraint; InvalidInput saying what cannot be held, and where.
-
-    `encode` gives a label's tokens (the model's own tokenizer, no special tokens).
-    """
-    import llguidance
-
-    error = _refusal(tokenizer, constraint, encode)
-    if error and constraint.kind == "json_schema":
-        where = _place(tokenizer, constraint.schema, error)
-        raise InvalidInput(f"{where}: the JSON schema cannot be enforced: {error.strip()}", param="schema")
-    if error:
-        raise InvalidInput(
-            f"the {constraint.kind} constraint cannot be enforced: {error.strip()}", param=PARAM[constraint.kind]
-        )
-    return llguidance.LLMatcher(tokenizer, grammar_text(constraint, encode), log_level=0)
 
 
 class TokenMask:
@@ -138,7 +64,7 @@ class TokenMask:
     """
 
     def __init__(self, matcher, eos_tokens: list[int], n_vocab: int):
-        """`matcher`: a compiled one from `compile_matcher`, left as it is (each generation gets a copy)."""
+        """`matcher`: a compiled one from `grammars.compile_matcher`, left as it is (each generation gets a copy)."""
         self.matcher = matcher.deep_copy()  # shares the compiled tables: microseconds, not a compile
         self.error: str | None = None
         self._eos = list(eos_tokens)

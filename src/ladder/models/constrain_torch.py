@@ -22,9 +22,9 @@ import functools
 
 import torch
 
-from ladder.errors import BackendError, InvalidInput
+from ladder.errors import BackendError
 from ladder.models.constraints import Constraint
-from ladder.models.grammars import PARAM, grammar_text
+from ladder.models.grammars import compile_matcher
 
 # Compiled grammars kept per backend; a pipeline uses one or two, a server a few dozen.
 GRAMMAR_CACHE_SIZE = 64
@@ -53,15 +53,9 @@ class TokenMasks:
         return self._tokenizer
 
     def _compile(self, constraint: Constraint):
-        import llguidance
-
-        grammar = grammar_text(constraint, lambda c: self._hf_tokenizer.encode(c, add_special_tokens=False))
-        error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
-        if error:
-            raise InvalidInput(
-                f"the {constraint.kind} constraint cannot be enforced: {error}", param=PARAM[constraint.kind]
-            )
-        return llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
+        return compile_matcher(
+            self.tokenizer, constraint, lambda c: self._hf_tokenizer.encode(c, add_special_tokens=False)
+        )
 
     def matcher(self, constraint: Constraint):
         """A matcher at the start of the constraint; rows with one constraint share its compiled form."""

@@ -10,8 +10,9 @@ import weakref
 from collections.abc import Iterator
 
 from ladder.errors import BackendError
-from ladder.models.constrain_llamacpp import TokenMask, compile_matcher, eog_tokens, llg_tokenizer
+from ladder.models.constrain_llamacpp import TokenMask, eog_tokens, llg_tokenizer
 from ladder.models.constraints import Constraint
+from ladder.models.grammars import compile_matcher
 from ladder.models.registry import ModelSpec
 from ladder.models.text_stops import StopScanner
 from ladder.models.types import ChatRequest, ChatResponse, Delta, Message, Usage
