@@ -56,6 +56,11 @@ def _label_tokens(labels: list[str], tokenize) -> list[list[int]]:
     return out
 
 
+def label_token_ids(labels: list[str], tokenizer) -> list[list[int]]:
+    """Each label's canonical tokens under a Hugging Face tokenizer (what the choice constraint allows)."""
+    return _label_tokens(labels, lambda s: tokenizer.encode(s, add_special_tokens=False))
+
+
 @dataclass
 class LabelPass:
     """One answer's scoring pass: every label's score and the label greedy constrained decoding picks."""
@@ -125,7 +130,7 @@ def torch_passes(backend, prompts: list[list[int]], labels: list[str], batch: in
     and its keys/values are shared. transformers takes such a mask as it is (no library offers
     label scoring over a trie; vLLM's prompt_logprobs scores one continuation per request).
     """
-    conts = _label_tokens(labels, lambda s: backend.tok.encode(s, add_special_tokens=False))
+    conts = label_token_ids(labels, backend.tok)
     wanted, fed = _trie(conts, backend.eos_ids)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[LabelPass | None] = [None] * len(prompts)

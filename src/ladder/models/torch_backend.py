@@ -26,6 +26,14 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def eos_token_ids(model, tokenizer) -> set[int]:
+    """The tokens that end an answer: the tokenizer's EOS and the model's generation config's."""
+    eos = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+    return {e for e in eos if e is not None}
+
+
 class TorchBackend:
     """A transformers causal LM with the model's own chat template; greedy or seeded sampling."""
 
@@ -37,10 +45,7 @@ class TorchBackend:
         self.tok = tokenizer
         self.device = device
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
-        eos = {tokenizer.eos_token_id}
-        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-        eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
-        self.eos_ids = {e for e in eos if e is not None}
+        self.eos_ids = eos_token_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else 0
         self.masks = TokenMasks(tokenizer, vocab, self.eos_ids)

@@ -132,3 +132,24 @@ def collate(rows: list[tuple[list[int], list[int]]], pad_id: int, skip: int = 0)
         targets[row, : len(x) - skip] = torch.tensor(t[skip:])
         mask[row, : len(x)] = 1
     return ids, mask, targets
+
+
+def micro_batches(items: list[Encoded], max_items: int, max_tokens: int) -> list[list[Encoded]]:
+    """`items` cut into consecutive micro-batches of at most `max_items` examples and `max_tokens`
+    padded tokens (rows x the longest row), each holding at least one example.
+
+    Batches are length-grouped (`epoch_batches`), so the longest row of a run is close to the rest.
+    """
+    out: list[list[Encoded]] = []
+    cur: list[Encoded] = []
+    longest = 0
+    for e in items:
+        n = len(e.input_ids)
+        if cur and (len(cur) >= max_items or (len(cur) + 1) * max(longest, n) > max_tokens):
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(e)
+        longest = max(longest, n)
+    if cur:
+        out.append(cur)
+    return out

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ladder.errors import InvalidInput
+from ladder.tuning.label_walk import GoldWalks
 
 TASKS = ("auto", "classification", "extraction", "none")
 GEN_BATCH = 16  # validation prompts decoded per batch: bounded memory, still batched
@@ -91,7 +92,8 @@ class TaskMeter:
 
     The prompts go through the torch backend (the chat template and decoding the tuned model is
     served with), under the task's decoding constraint: labels from the label pipeline's scoring
-    pass, JSON by constrained generation.
+    pass, JSON by constrained generation. For labels, most answers are settled during the
+    trainer's validation-loss pass already (`reader`, label_walk), so that pass runs only for the rest.
     """
 
     def __init__(self, spec: dict, conversations: list[list[dict]], tokenizer):
@@ -103,6 +105,7 @@ class TaskMeter:
         self.key = "valid_accuracy" if self.task == "classification" else "valid_f1"
         self.tok = tokenizer
         self._backend = None
+        self._prompts_ids: list[list[int]] | None = None
         self.prompts = [c[:-1] for c in conversations]
         self.references = [c[-1]["content"] for c in conversations]
         if self.task == "extraction":
@@ -112,7 +115,7 @@ class TaskMeter:
             self.max_new_tokens = int(longest * 1.25) + 16  # JSON spacing varies more than a label does
             self.constraint = Constraint.json_schema(self.schema)
 
-    def __call__(self, model, device: str) -> dict:
+    def _backend_for(self, model, device: str):
         import torch
 
         from ladder.models.torch_backend import TorchBackend
@@ -120,27 +123,60 @@ class TaskMeter:
         if self._backend is None or self._backend.model is not model:
             # Kept across evals: the backend caches the compiled constraint.
             self._backend = TorchBackend("in-training", model, self.tok, torch.device(device))
-        backend = self._backend
+            self._backend.model.train()  # the backend sets eval mode; the trainer's next step wants dropout
+        return self._backend
+
+    def reader(self, model, device: str, data: list) -> GoldWalks | None:
+        """For classification, what settles answers from the validation-loss pass (label_walk), else None.
+
+        `data` is the validation slice as the trainer encoded it, in the order of `conversations`.
+        """
+        if self.task != "classification":
+            return None
+        from ladder.models.label_scores import label_token_ids
+
+        backend = self._backend_for(model, device)
+        labels = list(dict.fromkeys(self.labels))
+        conts = label_token_ids(labels, backend.tok)
+        return GoldWalks(labels, conts, self._prompt_ids(backend), self.references, data, backend.eos_ids)
+
+    def __call__(self, model, device: str, reader: GoldWalks | None = None) -> dict:
+        """The metric on the slice; answers `reader` settled during the loss pass are not computed again."""
+        backend = self._backend_for(model, device)
+        settled = reader.settled if reader is not None else {}
+        todo = [i for i in range(len(self.prompts)) if i not in settled]
         model.eval()  # no dropout while decoding; training mode comes back below
         try:
-            outputs = self._outputs(backend)
+            outputs = self._outputs(backend, todo) if todo else []
         finally:
             model.train()
-        got = score(self.task, outputs, self.references, self.labels, self.schema)
-        return {self.key: got.value, "valid_format": got.format}
+        got = score(self.task, outputs, [self.references[i] for i in todo], self.labels, self.schema)
+        n = len(self.prompts)
+        # A settled answer is one of the labels (constrained), so in format; right when it is the reference.
+        value = (got.value * len(todo) + sum(settled.values())) / n
+        fmt = (got.format * len(todo) + len(settled)) / n
+        return {self.key: value, "valid_format": fmt}
 
-    def _outputs(self, backend) -> list[str]:
+    def _prompt_ids(self, backend) -> list[list[int]]:
+        from ladder.models.types import Message
+
+        if self._prompts_ids is None:
+            self._prompts_ids = [backend.encode([Message(m["role"], m["content"]) for m in p]) for p in self.prompts]
+        return self._prompts_ids
+
+    def _outputs(self, backend, todo: list[int]) -> list[str]:
         from ladder.models.types import ChatRequest, GenerationParams, Message
 
-        prompts = [[Message(m["role"], m["content"]) for m in p] for p in self.prompts]
         if self.task == "classification":
             # What the served label pipeline answers (greedy under the choice constraint), read off
             # one scoring pass per GEN_BATCH prompts instead of decoding (label_scores.torch_passes).
             from ladder.models.label_scores import torch_passes
 
             labels = list(dict.fromkeys(self.labels))
-            passes = torch_passes(backend, [backend.encode(p) for p in prompts], labels, batch=GEN_BATCH)
+            ids = self._prompt_ids(backend)
+            passes = torch_passes(backend, [ids[i] for i in todo], labels, batch=GEN_BATCH)
             return [labels[p.choice] for p in passes]
+        prompts = [[Message(m["role"], m["content"]) for m in self.prompts[i]] for i in todo]
         params = GenerationParams(max_tokens=self.max_new_tokens, temperature=0.0, constraint=self.constraint)
         outputs: list[str] = []
         for s in range(0, len(prompts), GEN_BATCH):

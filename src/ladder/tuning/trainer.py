@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ladder.tuning import checkpoints
-from ladder.tuning.encode import IGNORE, Encoded, collate, common_prefix, epoch_batches, next_token_rows
+from ladder.tuning.encode import (
+    IGNORE,
+    Encoded,
+    collate,
+    common_prefix,
+    epoch_batches,
+    micro_batches,
+    next_token_rows,
+)
 from ladder.tuning.selection import BestSoFar
 
 MIN_SHARED_PREFIX = 8  # a shorter common prefix is not worth its own forward pass
@@ -81,6 +89,10 @@ def load_lora_model(base_dir: Path, hp: dict, seed: int, device: str):
         for p in model.parameters():  # trainable LoRA weights in float32 for a stable optimizer
             if p.requires_grad:
                 p.data = p.data.float()
+    else:
+        from ladder.tuning.dropout import cheapen_lora_dropout
+
+        cheapen_lora_dropout(model)
     return model
 
 
@@ -113,13 +125,21 @@ def lr_lambda(hp: dict):
     return f
 
 
-def token_loss(model, items: list[Encoded], pad_id: int, device: str, share_prefix: bool = True):
+def micro_limits(hp: dict) -> tuple[int, int]:
+    """(examples, padded tokens) per micro-batch; a job created before the token bound has none."""
+    return hp["micro_batch_size"], hp.get("micro_batch_tokens", 10**9)
+
+
+def token_loss(model, items: list[Encoded], pad_id: int, device: str, share_prefix: bool = True, read=None):
     """(summed loss, correct tokens, scored tokens, real tokens) of a micro-batch.
 
     Only what the loss needs is computed: each example is cut after its last trained token,
     the LM head runs only on scored positions, and the leading tokens every example shares
     (typically the system prompt) run once, their key/value cache repeated across the batch;
     gradients flow back through that cache. See docs/fine-tuning.md.
+
+    `read(k, positions, logits)`, if given, is called for each item k that has scored positions
+    with those positions (index j predicts token j + 1) and their logits, one row per position.
     """
     import torch
     import torch.nn.functional as F
@@ -146,24 +166,34 @@ def token_loss(model, items: list[Encoded], pad_id: int, device: str, share_pref
     sel = target != IGNORE
     logits = inner.lm_head(hidden[sel]).float()
     gold = target[sel]
+    if read is not None:
+        kept = [k for k, e in enumerate(items) if next_token_rows([e])]
+        start = 0
+        for row, k in enumerate(kept):
+            cols = sel[row].nonzero().flatten()
+            read(k, (cols + p).tolist(), logits[start : start + len(cols)].detach())
+            start += len(cols)
     loss = F.cross_entropy(logits, gold, reduction="sum")
     with torch.no_grad():
         correct = int((logits.argmax(-1) == gold).sum())
     return loss, correct, int(sel.sum()), real
 
 
-def evaluate(model, data: list[Encoded], hp: dict, pad_id: int, device: str) -> tuple[float, float]:
+def evaluate(model, data: list[Encoded], hp: dict, pad_id: int, device: str, read=None) -> tuple[float, float]:
+    """(validation loss, token accuracy); `read(i, positions, logits)` sees each example i's scored logits."""
     import torch
 
     loss_sum, correct, n = 0.0, 0, 0
     model.eval()
     with torch.no_grad():
         order = sorted(range(len(data)), key=lambda i: len(data[i].input_ids))
-        for s in range(0, len(order), hp["micro_batch_size"]):
-            items = [data[i] for i in order[s : s + hp["micro_batch_size"]]]
+        first = 0
+        for items in micro_batches([data[i] for i in order], *micro_limits(hp)):
+            idx, first = order[first : first + len(items)], first + len(items)
             if not any(e.trained_tokens for e in items):
                 continue
-            loss, c, k, _ = token_loss(model, items, pad_id, device)
+            seen = None if read is None else lambda k, pos, logits, idx=idx: read(idx[k], pos, logits)
+            loss, c, k, _ = token_loss(model, items, pad_id, device, read=seen)
             loss_sum, correct, n = loss_sum + float(loss), correct + c, n + k
     model.train()
     return loss_sum / max(1, n), correct / max(1, n)
@@ -183,7 +213,8 @@ def train(
     """Train (or resume) a LoRA adapter; checkpoints in job_dir/checkpoints, the result in job_dir/adapter.
 
     With validation data, each eval step measures the validation loss and, given a `meter`
-    (`meter(model, device) -> {meter.key: value, ...}`, e.g. task_metric.TaskMeter), the task
+    (`meter(model, device, reader) -> {meter.key: value, ...}`, e.g. task_metric.TaskMeter, whose
+    `reader(model, device, data)` reads what it can off the validation-loss pass), the task
     metric. The result is the best checkpoint by that metric (ties: lower validation loss), and
     training stops once it has not improved for `early_stopping_patience` evals (0: never).
     """
@@ -225,7 +256,6 @@ def train(
         random.seed(seed)
     lengths = [len(e.input_ids) for e in train_data]
     spe, total = hp["steps_per_epoch"], hp["total_steps"]
-    mbs = hp["micro_batch_size"]
     last: dict = {}
     t_start, steps_timed = time.perf_counter(), 0
     stopped_early = best.exhausted(patience)  # a resumed job may have stopped just before the crash
@@ -239,10 +269,10 @@ def train(
             n_tok = max(1, sum(e.trained_tokens for e in items))
             opt.zero_grad(set_to_none=True)
             loss_sum, correct, real = 0.0, 0, 0
-            for s in range(0, len(items), mbs):
+            for micro in micro_batches(items, *micro_limits(hp)):
                 if cb.should_stop():
                     raise StopRequested()
-                micro = [e for e in items[s : s + mbs] if e.trained_tokens]
+                micro = [e for e in micro if e.trained_tokens]
                 if not micro:
                     continue
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
@@ -274,10 +304,12 @@ def train(
             new_best = False
             # Counted within the epoch, so an epoch's end and the next eval never fall on adjacent steps.
             if valid_data and ((b + 1) % hp["eval_every"] == 0 or epoch_end):
-                vl, va = evaluate(model, valid_data, hp, pad_id, device)
+                # A meter that can read its answers off the validation-loss pass gets its logits.
+                reader = meter.reader(model, device, valid_data) if meter is not None else None
+                vl, va = evaluate(model, valid_data, hp, pad_id, device, read=reader)
                 last.update(valid_loss=vl, valid_mean_token_accuracy=va)
                 if meter is not None:
-                    last.update(meter(model, device))
+                    last.update(meter(model, device, reader))
                 new_best = best.update(step, last[meter.key] if meter is not None else None, vl)
                 last["best_step"] = best.step
                 stopped_early = best.exhausted(patience)
