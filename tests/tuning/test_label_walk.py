@@ -41,7 +41,8 @@ def setup(tiny_model_dir):
 
 def conversations(tok, model, n: int) -> tuple[list[list[dict]], list[bool]]:
     """Questions whose reference is the model's own greedy answer on even rows and another label on odd ones."""
-    asks = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"message number {i}"}] for i in range(n)]
+    system = {"role": "system", "content": SYSTEM}
+    asks = [[system, {"role": "user", "content": f"message number {i}"}] for i in range(n)]
     backend = TorchBackend("probe", model, tok, torch.device("cpu"))
     passes = torch_passes(backend, [backend.encode([Message(**m) for m in a]) for a in asks], LABELS)
     model.train()
