@@ -180,6 +180,7 @@ def run_ladder(model: str, intents: list[str], train: list, test: list, max_epoc
         "steps": out.loss[-1][0] if out.loss else 0,
         "best_step": out.best_step,
         "valid_metric": out.metric[-1][1] if out.metric else None,
+        "curve": out.metric,
     }
 
 
@@ -208,6 +209,7 @@ def main() -> None:
     print(f"reference done in {ref['wall_s']:.0f} s")
     lad = run_ladder(model, intents, train, test, args.max_epochs)
     print(f"ladder done in {lad['wall_s']:.0f} s (best checkpoint: step {lad['best_step']} of {lad['steps']})")
+    print("ladder's validation accuracy by step: " + ", ".join(f"{s} {v:.3f}" for s, v in lad["curve"]))
     print()
     print(f"{'side':<28}{'accuracy':>10}{'format':>9}{'train s':>10}{'wall s':>9}")
     for name, r in ((f"transformers+peft, {epochs} ep", ref), ("ladder fine-tune rung", lad)):

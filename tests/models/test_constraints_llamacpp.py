@@ -57,7 +57,7 @@ def llama(tiny_model_dir, tmp_path_factory, one_llama_thread):
     """The tiny random Llama exported to GGUF (f32) and loaded by llama.cpp."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from ladder.tuning.gguf_writer import write_llama_gguf
+    from ladder.models.gguf_writer import write_llama_gguf
 
     path = tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf"
     write_llama_gguf(

@@ -31,6 +31,11 @@ CASES = {
         {"type": "integer", "multipleOf": 7, "maximum": 100},
         "How many days are in a leap year? Just the number.",
     ),
+    # 0.1 has no exact binary form: a float check calls 0.3 "not a multiple of 0.1".
+    "number-times-0.1": (
+        {"type": "number", "multipleOf": 0.1, "minimum": 0, "maximum": 3},
+        "What is a third of 0.9? Answer with one number.",
+    ),
     "number-times-0.25": (
         {"type": "number", "multipleOf": 0.25, "minimum": -2, "maximum": 2},
         "Pick a number between 10 and 20.",

@@ -9,6 +9,10 @@ import typer
 
 from ladder.cli.console import console, progress_bar
 
+# Below this terminal width the ladder table drops the columns that are printed as lines under it.
+WIDE_TABLE = 140
+NARROW_DROPS = ("constrained", "p95 ms", "set-up", "note")
+
 
 class ConsoleUI:
     """A climb's progress on the terminal: status lines and rich progress bars with ETA."""
@@ -29,15 +33,28 @@ def print_advice(advice) -> None:
 
 
 def print_result(result) -> None:
+    from rich import box
     from rich.table import Table
 
     from ladder.climb import table as tbl
 
     header, body = tbl.rows(result)
-    t = Table(*header, title=f"ladder: {result.task}, {result.n_train} train / {result.n_test} test items")
+    title = f"ladder: {result.task}, {result.n_train} train / {result.n_test} test items"
+    wide = console.width >= WIDE_TABLE
+    # At 80 columns the ten columns wrap a digit a line: keep the numbers, print set-up and notes below.
+    keep = range(len(header)) if wide else [header.index(c) for c in header if c not in NARROW_DROPS]
+    t = Table(*(header[i] for i in keep), title=title, box=None if not wide else box.HEAVY_HEAD)
+    t.columns[0].no_wrap = True
     for row in body:
-        t.add_row(*row, style="bold green" if "RECOMMENDED" in row[-1] else None)
+        t.add_row(*(row[i] for i in keep), style="bold green" if "RECOMMENDED" in row[-1] else None)
     console.print(t)
+    if not wide:
+        for row in body:
+            extra = [f"set-up {row[-2]}" if row[-2] != "-" else "", "free decoding" if row[3] == "no" else "", row[-1]]
+            if any(extra):
+                console.print(f"  {row[0]}: " + "; ".join(e for e in extra if e), highlight=False)
+        if all(row[3] == "yes" for row in body if row[3] != "-"):
+            console.print("  every rung decoded under its output format (constrained)", highlight=False)
     rec = result.recommendation
     console.print(f"[bold]Recommendation: {rec.get('rung')}[/]")
     for r in rec.get("reasons", []):

@@ -146,8 +146,11 @@ def token_counter(model: str, project_id: str = DEFAULT_PROJECT) -> TokenCounter
         return lambda text: math.ceil(len(text.encode()) / 2)
     if spec.is_gguf:
         from llama_cpp import Llama
+        from llama_cpp._utils import suppress_stdout_stderr
 
-        vocab = Llama(model_path=spec.path, vocab_only=True, verbose=False)
+        # llama.cpp warns on stderr about the context of a vocabulary-only load whatever `verbose` says.
+        with suppress_stdout_stderr(disable=False):
+            vocab = Llama(model_path=spec.path, vocab_only=True, verbose=False)
         return lambda text: len(vocab.tokenize(text.encode(), add_bos=False, special=False))
     return _hf_counter(Path(spec.path))
 

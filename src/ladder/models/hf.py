@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import threading
 import warnings
@@ -62,16 +63,19 @@ def hf_dir(spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> Path:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        # transformers' de-quantisation bar is a plain tqdm on stderr that no setting turns off.
+        with quiet_loading(), contextlib.redirect_stderr(io.StringIO()):
+            tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
         # The weights are de-quantised to float32 on load; drop the GGUF quantizer marker so
         # transformers saves them as the plain model they now are.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         tmp = atomic_dir(out)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
+        with quiet_loading():
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
         (tmp / COMPLETE).write_text(json.dumps({"source": str(path)}))
         commit_dir(tmp, out)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextvars import ContextVar
+from decimal import Decimal, InvalidOperation
 
 import jsonschema
 from jsonschema import ValidationError, validators
@@ -85,9 +86,33 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
             yield ValidationError(f"Additional properties are not allowed ({shown} unexpected)")
 
 
+def _multiple_of(validator, multiple, instance, schema) -> Iterator[ValidationError]:
+    """`multipleOf` in decimal, as the JSON text reads and as the decoding constraint enforces it.
+
+    jsonschema divides floats, so 0.3 is "not a multiple of 0.1" and a constrained answer would fail
+    its own check. `repr` of a float is the shortest decimal that reads back as it: the JSON's digits.
+    """
+    if not validator.is_type(instance, "number"):
+        return
+    try:
+        rest = Decimal(repr(instance)) % Decimal(repr(multiple))
+    except (InvalidOperation, ValueError):  # inf/nan, or a quotient too large for the context
+        yield from _FLOAT_MULTIPLE_OF(validator, multiple, instance, schema)
+        return
+    if rest != 0:
+        yield ValidationError(f"{instance!r} is not a multiple of {multiple!r}")
+
+
+_FLOAT_MULTIPLE_OF = jsonschema.Draft202012Validator.VALIDATORS["multipleOf"]
+
 BoundedValidator = validators.extend(
     jsonschema.Draft202012Validator,
-    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
+    {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "multipleOf": _multiple_of,
+    },
 )
 
 

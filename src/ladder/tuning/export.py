@@ -64,7 +64,7 @@ def export_gguf(
     name: str, out: Path | None = None, *, quant: str = "q8_0", project_id: str = DEFAULT_PROJECT, register: bool = True
 ) -> Path:
     """Write the merged model as a llama-architecture GGUF and attach it to the model for llama.cpp."""
-    from ladder.tuning.gguf_writer import write_llama_gguf
+    from ladder.models.gguf_writer import write_llama_gguf
 
     if quant not in QUANTS:
         raise InvalidInput(f"--quant must be one of {', '.join(QUANTS[:2])}", param="quant")
