@@ -43,7 +43,7 @@ def demo(
     test_size: int = typer.Option(121, help="Test messages used, spread over the categories (121: all of them)."),
     # Two passes: the LoRA job is the demo's longest step (about 4 minutes on 2 CPU cores); it keeps its
     # best checkpoint by validation accuracy and stops early, so more (or "auto") costs time first.
-    epochs: str = typer.Option("2", help="LoRA epochs for the fine-tune rung: N, or auto (up to 5)."),
+    epochs: str = typer.Option("2", help="LoRA epochs for the fine-tune rung: N, or auto (with early stopping)."),
     shots: int = typer.Option(4, help="k for the few-shot rungs."),
     target: str = typer.Option("accuracy=0.7", help="The target the recommendation aims at."),
     no_tune: bool = typer.Option(False, "--no-tune", help="Skip the fine-tune rungs."),
