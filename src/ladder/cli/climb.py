@@ -39,21 +39,23 @@ def print_result(result) -> None:
     from ladder.climb import table as tbl
 
     header, body = tbl.rows(result)
+    col = {name: i for i, name in enumerate(header)}
     title = f"ladder: {result.task}, {result.n_train} train / {result.n_test} test items"
     wide = console.width >= WIDE_TABLE
     # At 80 columns the ten columns wrap a digit a line: keep the numbers, print set-up and notes below.
-    keep = range(len(header)) if wide else [header.index(c) for c in header if c not in NARROW_DROPS]
-    t = Table(*(header[i] for i in keep), title=title, box=None if not wide else box.HEAVY_HEAD)
+    keep = [i for i, name in enumerate(header) if wide or name not in NARROW_DROPS]
+    t = Table(*(header[i] for i in keep), title=title, box=box.HEAVY_HEAD if wide else None)
     t.columns[0].no_wrap = True
     for row in body:
-        t.add_row(*(row[i] for i in keep), style="bold green" if "RECOMMENDED" in row[-1] else None)
+        t.add_row(*(row[i] for i in keep), style="bold green" if "RECOMMENDED" in row[col["note"]] else None)
     console.print(t)
     if not wide:
         for row in body:
-            extra = [f"set-up {row[-2]}" if row[-2] != "-" else "", "free decoding" if row[3] == "no" else "", row[-1]]
+            setup, constrained, note = row[col["set-up"]], row[col["constrained"]], row[col["note"]]
+            extra = [f"set-up {setup}" if setup != "-" else "", "free decoding" if constrained == "no" else "", note]
             if any(extra):
                 console.print(f"  {row[0]}: " + "; ".join(e for e in extra if e), highlight=False)
-        if all(row[3] == "yes" for row in body if row[3] != "-"):
+        if all(row[col["constrained"]] in ("yes", "-") for row in body):
             console.print("  every rung decoded under its output format (constrained)", highlight=False)
     rec = result.recommendation
     console.print(f"[bold]Recommendation: {rec.get('rung')}[/]")

@@ -35,10 +35,14 @@ def quiet_loading() -> Iterator[None]:
         hf_logging.enable_progress_bar()
 
 
+def source_key(path: Path) -> str:
+    """A key for files derived from `path`: a changed or replaced file (a new package) gets new ones."""
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
 def _gguf_cache_dir(gguf: Path) -> Path:
-    st = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return get_settings().cache_dir / "hf" / f"{gguf.stem}-{key}"
+    return get_settings().cache_dir / "hf" / f"{gguf.stem}-{source_key(gguf)}"
 
 
 def hf_dir(spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> Path:
@@ -63,17 +67,17 @@ def hf_dir(spec: ModelSpec, project_id: str = DEFAULT_PROJECT) -> Path:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        # transformers' de-quantisation bar is a plain tqdm on stderr that no setting turns off.
-        with quiet_loading(), contextlib.redirect_stderr(io.StringIO()):
-            tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-        # The weights are de-quantised to float32 on load; drop the GGUF quantizer marker so
-        # transformers saves them as the plain model they now are.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        tmp = atomic_dir(out)
         with quiet_loading():
+            # transformers' de-quantisation bar is a plain tqdm on stderr that no setting turns off.
+            with contextlib.redirect_stderr(io.StringIO()):
+                tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+                model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+            # The weights are de-quantised to float32 on load; drop the GGUF quantizer marker so
+            # transformers saves them as the plain model they now are.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            tmp = atomic_dir(out)
             model.save_pretrained(tmp, safe_serialization=True)
             tok.save_pretrained(tmp)
         (tmp / COMPLETE).write_text(json.dumps({"source": str(path)}))

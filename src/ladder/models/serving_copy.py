@@ -14,11 +14,11 @@ are served as they are.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from pathlib import Path
 
+from ladder.models.hf import hf_dir, quiet_loading, source_key
 from ladder.models.registry import ModelSpec
 from ladder.settings import get_settings
 
@@ -29,9 +29,7 @@ _lock = threading.Lock()
 def copy_path(spec: ModelSpec, quant: str) -> Path:
     """Where the copy of `spec`'s GGUF in `quant` lives: keyed by the source file, so a new package makes a new copy."""
     src = Path(spec.path)
-    st = src.stat()
-    key = hashlib.sha256(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return get_settings().cache_dir / "gguf" / f"{src.stem}-{key}-{quant}.gguf"
+    return get_settings().cache_dir / "gguf" / f"{src.stem}-{source_key(src)}-{quant}.gguf"
 
 
 def serving_gguf(spec: ModelSpec) -> Path:
@@ -49,7 +47,6 @@ def serving_gguf(spec: ModelSpec) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from ladder.models.gguf_writer import write_llama_gguf
-        from ladder.models.hf import hf_dir, quiet_loading
 
         log.info("writing the %s serving copy of %s (once) to %s", quant, spec.name, out)
         base = hf_dir(spec)

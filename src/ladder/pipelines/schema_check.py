@@ -86,6 +86,9 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
             yield ValidationError(f"Additional properties are not allowed ({shown} unexpected)")
 
 
+_FLOAT_MULTIPLE_OF = jsonschema.Draft202012Validator.VALIDATORS["multipleOf"]
+
+
 def _multiple_of(validator, multiple, instance, schema) -> Iterator[ValidationError]:
     """`multipleOf` in decimal, as the JSON text reads and as the decoding constraint enforces it.
 
@@ -102,8 +105,6 @@ def _multiple_of(validator, multiple, instance, schema) -> Iterator[ValidationEr
     if rest != 0:
         yield ValidationError(f"{instance!r} is not a multiple of {multiple!r}")
 
-
-_FLOAT_MULTIPLE_OF = jsonschema.Draft202012Validator.VALIDATORS["multipleOf"]
 
 BoundedValidator = validators.extend(
     jsonschema.Draft202012Validator,
