@@ -213,6 +213,17 @@ def test_llamacpp_scores_agree_with_torch_and_leave_generation_as_it_was(ladder_
     finally:
         b.seq_slots = slots
     assert one_batch == pytest.approx(by_label, abs=1e-3)
+    # Nothing cached: the whole prompt goes into the labels' batch; then a prompt longer than the
+    # batch has room for beside the labels: its head first, the rest with the labels.
+    b.llm.reset()
+    assert label_scores.llamacpp_scores(b, msgs, labels) == pytest.approx(by_label, abs=1e-3)
+    n_batch = b.llm.n_batch
+    b.llm.reset()
+    b.llm.n_batch = 40
+    try:
+        assert label_scores.llamacpp_scores(b, msgs, labels) == pytest.approx(by_label, abs=1e-3)
+    finally:
+        b.llm.n_batch = n_batch
     assert service.chat(name, req).text == before
     # The scoring pass answers what constrained greedy decoding generates.
     choose = ChatRequest(msgs, GenerationParams(max_tokens=8, constraint=Constraint.choice(labels)))

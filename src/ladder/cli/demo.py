@@ -10,6 +10,10 @@ from ladder.cli.console import console
 
 KB_NAME = "brightwave-help"
 DEMO_CHUNK_TOKENS = 128
+# Steps of 8 examples at twice the base learning rate: on the 344 examples the job trains on, the
+# validation accuracy after 2 epochs was 0.684, against 0.658 with the automatic 4 per step, and
+# a longer step runs more tokens per second (bigger matrices, half the optimizer steps).
+DEMO_BATCH = {"batch_size": 8, "learning_rate_multiplier": 2}
 
 
 def _pick_threads() -> None:
@@ -41,7 +45,7 @@ def _epochs(value: str) -> int:
 
 def demo(
     test_size: int = typer.Option(121, help="Test messages used, spread over the categories (121: all of them)."),
-    # Two passes: the LoRA job is the demo's longest step (about 4 minutes on 2 CPU cores); it keeps its
+    # Two passes: the LoRA job is the demo's longest step (about 3.5 minutes on 2 CPU cores); it keeps its
     # best checkpoint by validation accuracy and stops early, so more (or "auto") costs time first.
     epochs: str = typer.Option("2", help="LoRA epochs for the fine-tune rung: N, or auto (with early stopping)."),
     shots: int = typer.Option(4, help="k for the few-shot rungs."),
@@ -83,7 +87,7 @@ def demo(
         target=parse_target(target),
         all=True,
         shots=shots,
-        hyperparameters={"n_epochs": epochs if epochs == "auto" else _epochs(epochs)},
+        hyperparameters={"n_epochs": epochs if epochs == "auto" else _epochs(epochs), **DEMO_BATCH},
         tune=not no_tune,
         retrieval_k=2,
         latency_sample=4,

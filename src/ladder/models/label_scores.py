@@ -227,13 +227,14 @@ def llamacpp_pass(backend, messages: list[Message], labels: list[str]) -> LabelP
 
     `Llama.eval` keeps the logits of a batch's last token only (the context was made without
     `logits_all`, which would cost memory on every generation), so the label tokens are decoded by
-    hand with logits at every position. Where the context has a sequence slot per label, the whole
-    label trie is one batch: each label is its own sequence holding a copy of the prompt's cache
-    (metadata only in llama.cpp's unified cache), and a token that several labels share is decoded
-    once for all of them. llama.cpp's batched step runs 2-4x more tokens per second than single
-    steps here, and 11 labels of the help-desk sample cost one step instead of eleven. Otherwise
-    labels are decoded one after another (see `_by_label`). The prompt's KV cache is kept for the
-    next generation.
+    hand with logits at every position. Where the context has a sequence slot per label, the
+    prompt's new tokens and the whole label trie are one batch (`_with_trie`): each label is its
+    own sequence that shares the prompt's cache (metadata only in llama.cpp's unified cache), and
+    a token that several labels share is decoded once for all of them. llama.cpp's batched step
+    runs 2-4x more tokens per second than single steps here: 11 labels of the help-desk sample
+    cost no step of their own, where one step per label (`_by_label`, the fallback) cost eleven
+    and a separate trie step still cost an eval of a short prompt half its time. The prompt's KV
+    cache is kept for the next generation.
     """
     import llama_cpp
     import numpy as np
@@ -246,10 +247,9 @@ def llamacpp_pass(backend, messages: list[Message], labels: list[str]) -> LabelP
 
     def read(i: int, prefix: tuple[int, ...]) -> dict[int, float]:
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(n_vocab,))
-        row = row.astype(np.float64)
-        top = row.max()
-        log_z = top + np.log(np.exp(row - top).sum())
-        return {t: float(row[t] - log_z) for t in wanted[prefix]}
+        top = float(row.max())
+        log_z = top + math.log(float(np.exp(row - top).sum(dtype=np.float64)))
+        return {t: float(row[t]) - log_z for t in wanted[prefix]}
 
     with backend._lock:
         backend._fit_threads()
@@ -260,35 +260,55 @@ def llamacpp_pass(backend, messages: list[Message], labels: list[str]) -> LabelP
         while keep < min(len(held), len(prompt) - 1) and held[keep] == prompt[keep]:
             keep += 1
         llm.n_tokens = keep
-        llm.eval(prompt[keep:])
-        logps = {(): read(-1, ())}
-        if fed and len(conts) < backend.seq_slots and len(fed) <= llm.n_batch:
-            logps |= _as_one_batch(llm, conts, fed, len(prompt), read)
-        elif fed:
-            logps |= _by_label(llm, conts, len(prompt), read)
+        room = llm.n_batch - len(fed)  # prompt tokens that fit in the trie's batch
+        if fed and len(conts) < backend.seq_slots and room > 0:
+            if len(prompt) - keep > room:
+                llm.eval(prompt[keep : len(prompt) - room])
+            logps = _with_trie(llm, prompt, conts, fed, read)
+        else:
+            llm.eval(prompt[keep:])
+            logps = {(): read(-1, ())}
+            if fed:
+                logps |= _by_label(llm, conts, len(prompt), read)
         # The context's logits are now a label's: leave the prompt's last token unevaluated so the
         # next generation re-runs it (and reuses the rest) instead of sampling from stale logits.
         llm.n_tokens = len(prompt) - 1
     return _pass(conts, logps, backend.eos_ids, len(prompt))
 
 
-def _as_one_batch(llm, conts: list[list[int]], fed: list[tuple[int, ...]], n_prompt: int, read) -> dict:
-    """Every label continuation in one decode: label i is sequence i + 1, on a copy of the prompt's cache."""
-    batch = llm._batch.batch
+def _with_trie(llm, prompt: list[int], conts: list[list[int]], fed: list[tuple[int, ...]], read) -> dict:
+    """The prompt's tokens past `llm.n_tokens` and every label continuation in one decode.
+
+    Label i is sequence i + 1: it shares the cached part of the prompt (a copy of sequence 0's
+    cells), and the new prompt tokens belong to sequence 0 and to every label, so each trie token
+    sees the whole prompt and its own ancestors. Sequence 0 is left holding the prompt.
+    """
+    batch, start, n_prompt = llm._batch.batch, llm.n_tokens, len(prompt)
+    seqs_all = range(len(conts) + 1)
+    llm._ctx.kv_cache_seq_rm(-1, start, -1)
     for i in range(len(conts)):
-        llm._ctx.kv_cache_seq_cp(0, i + 1, 0, n_prompt)
+        llm._ctx.kv_cache_seq_cp(0, i + 1, 0, start)
     try:
-        for k, prefix in enumerate(fed):
+        k = 0
+        for pos in range(start, n_prompt):
+            batch.token[k], batch.pos[k], batch.n_seq_id[k] = prompt[pos], pos, len(seqs_all)
+            for s, seq in enumerate(seqs_all):
+                batch.seq_id[k][s] = seq
+            batch.logits[k] = pos == n_prompt - 1
+            k += 1
+        for prefix in fed:
             seqs = [i + 1 for i, c in enumerate(conts) if tuple(c[: len(prefix)]) == prefix]
-            batch.token[k] = prefix[-1]
-            batch.pos[k] = n_prompt + len(prefix) - 1
-            batch.n_seq_id[k] = len(seqs)
+            batch.token[k], batch.pos[k], batch.n_seq_id[k] = prefix[-1], n_prompt + len(prefix) - 1, len(seqs)
             for s, seq in enumerate(seqs):
                 batch.seq_id[k][s] = seq
             batch.logits[k] = True
-        batch.n_tokens = len(fed)
+            k += 1
+        batch.n_tokens = k
         llm._ctx.decode(llm._batch)
-        return {prefix: read(k, prefix) for k, prefix in enumerate(fed)}
+        llm.input_ids[start:n_prompt] = prompt[start:]
+        llm.n_tokens = n_prompt
+        last = n_prompt - start - 1  # the prompt's last token: its logits are the first label token's
+        return {(): read(last, ())} | {prefix: read(last + 1 + j, prefix) for j, prefix in enumerate(fed)}
     finally:
         for i in range(len(conts)):
             llm._ctx.kv_cache_seq_rm(i + 1, -1, -1)

@@ -25,6 +25,9 @@ MAX_CONTEXT = 8192
 # Sequences one context can hold: label scoring decodes every label of a set as its own sequence in
 # one batch (label_scores); a set with more labels is scored one label at a time.
 SEQUENCE_SLOTS = 64
+# How often the free cores are sampled (a 20 ms wait): once per call cost an eval of short prompts
+# a tenth of its time, and a job that starts mid-eval is still seen within this.
+THREADS_RECHECK_S = 2.0
 # Compiled grammars kept per backend; a pipeline uses one or two, a server a few dozen.
 GRAMMAR_CACHE_SIZE = 64
 
@@ -39,6 +42,7 @@ class LlamaCppBackend:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.fixed_threads = get_settings().threads
+        self._threads_checked = float("-inf")  # when _fit_threads last sampled the cores
         threads = self.fixed_threads or os.cpu_count() or 1
         path = serving_gguf(spec)
         try:
@@ -132,6 +136,10 @@ class LlamaCppBackend:
         """
         if self.fixed_threads:
             return
+        now = time.monotonic()
+        if now - self._threads_checked < THREADS_RECHECK_S:
+            return
+        self._threads_checked = now
         import psutil
 
         cores = os.cpu_count() or 1

@@ -227,11 +227,18 @@ class Pipeline:
                     continue
             todo.append((i, req, key))
         by_scoring = self._answers_by_scoring(backend)
-        if not by_scoring and self._scores_in_place(backend):
+        one_at_a_time = self._one_at_a_time(backend)
+        if not by_scoring and one_at_a_time and self.config.parser.kind == "label":
             # Each answer is scored right after it is generated, while the context still holds its prompt.
             batch_size = 1
-        # Requests of similar length share a pass, so little of it is spent on padding.
-        todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
+        if one_at_a_time:
+            # The backend reuses what its cache holds of the previous prompt: in the order of their
+            # messages, consecutive prompts share the longest starts (on the demo's RAG rungs, 3-18%
+            # fewer prompt tokens to evaluate than in order of length).
+            todo.sort(key=lambda t: [(m.role, m.content) for m in t[1].messages])
+        else:
+            # Requests of similar length share a pass, so little of it is spent on padding.
+            todo.sort(key=lambda t: sum(len(m.content) for m in t[1].messages))
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]
             reqs = [r for _, r, _ in chunk]
@@ -291,15 +298,13 @@ class Pipeline:
                 return [e.message]
             return [r for req in reqs for r in self._answer_labels([req], backend, source)]
 
-    def _scores_in_place(self, backend: str | None) -> bool:
-        """A label pipeline on a backend that answers one request at a time and reuses its prompt cache."""
-        if self.config.parser.kind != "label":
-            return False
+    def _one_at_a_time(self, backend: str | None) -> bool:
+        """The model's backend answers one request at a time and reuses its prompt cache (llama.cpp)."""
         try:
             b = service.open_backend(self.config.model, backend=backend, project_id=self.project_id)
         except LadderError:  # each request reports it as its own error below
             return False
-        return not getattr(b, "generates_in_batches", True) and hasattr(b, "score_labels")
+        return getattr(b, "generates_in_batches", True) is False
 
     def _generate(self, reqs: list[ChatRequest], backend: str | None, source: str | None) -> list:
         """Responses, or the error message for a request that could not be answered (e.g. too long)."""
