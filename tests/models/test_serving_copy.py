@@ -64,6 +64,28 @@ def test_the_copy_is_written_once_in_the_asked_quantisation_and_answers_like_its
     assert backend.llm.model_path == str(out)
 
 
-def test_the_builtin_model_is_served_as_q8_0():
+def test_the_builtin_model_is_served_as_q8_0_and_scored_as_f16():
     (smol,) = builtin_models()
-    assert smol.meta["serve_as"] == "q8_0"
+    assert smol.meta["serve_as"] == "q8_0" and smol.meta["score_as"] == "f16"
+
+
+def test_a_label_pipeline_answering_by_scoring_runs_on_the_scoring_copy(tiny_gguf, one_llama_thread):
+    from ladder.models import service
+    from ladder.models.registry import _insert
+    from ladder.pipelines.config import PipelineConfig
+    from ladder.pipelines.pipeline import Pipeline
+    from ladder.store.db import get_db
+
+    spec = ModelSpec("tiny-gguf-scored", "llamacpp", path=str(tiny_gguf), meta={"serve_as": "q8_0", "score_as": "f16"})
+    _insert(spec, get_db())
+    served = service.open_backend(spec.name)
+    scorer = service.open_backend(spec.name, scoring=True)
+    assert served.llm.model_path == str(copy_path(spec, "q8_0"))
+    assert scorer.llm.model_path == str(copy_path(spec, "f16")) and _types(copy_path(spec, "f16")) == {"F16"}
+
+    pipe = Pipeline(
+        PipelineConfig.from_dict({"model": spec.name, "parser": {"kind": "label", "labels": ["yes", "no"]}})
+    )
+    (result,) = pipe.run_batch(["Is it raining?"])
+    assert scorer.llm.n_tokens > 0 and served.llm.n_tokens == 0  # the F16 copy answered, the Q8_0 one ran nothing
+    assert result.text in {"yes", "no"} and abs(sum(result.label_probs.values()) - 1) < 1e-4

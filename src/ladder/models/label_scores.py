@@ -34,11 +34,16 @@ def label_probs(
     *,
     backend: str | None = None,
     project_id: str = DEFAULT_PROJECT,
+    scoring: bool = False,
 ) -> dict[str, float] | None:
-    """{label: probability} for the answer to `messages`, or None where the backend cannot score."""
+    """{label: probability} for the answer to `messages`, or None where the backend cannot score.
+
+    `scoring`: on the model's scoring copy (service.open_backend); by default on the backend that
+    just generated the answer, whose context still holds the prompt.
+    """
     from ladder.models import service
 
-    b = service.open_backend(model, backend=backend, project_id=project_id)
+    b = service.open_backend(model, backend=backend, project_id=project_id, scoring=scoring)
     scorer = getattr(b, "score_labels", None)
     if scorer is None or not labels:
         return None

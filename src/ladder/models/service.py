@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from ladder.errors import InvalidInput
 from ladder.models.cache import ModelCache
@@ -48,10 +49,18 @@ def pick_backend(spec: ModelSpec, backend: str | None) -> str:
     return backend
 
 
-def open_backend(name: str, *, backend: str | None = None, project_id: str = DEFAULT_PROJECT) -> Backend:
-    """The loaded backend for a model name (loaded on first use, then reused)."""
+def open_backend(
+    name: str, *, backend: str | None = None, project_id: str = DEFAULT_PROJECT, scoring: bool = False
+) -> Backend:
+    """The loaded backend for a model name (loaded on first use, then reused).
+
+    `scoring`: the caller only scores labels (no decoding); a GGUF spec may name another serving
+    copy for that with `meta["score_as"]` (see serving_copy), loaded as a backend of its own.
+    """
     spec = get_model(name, project_id)
     kind = pick_backend(spec, backend)
+    if scoring and kind == "llamacpp" and spec.meta.get("score_as"):
+        spec = replace(spec, meta={**spec.meta, "serve_as": spec.meta["score_as"]})
 
     def load() -> tuple[Backend, int]:
         if kind == "llamacpp":
@@ -78,6 +87,7 @@ def open_backend(name: str, *, backend: str | None = None, project_id: str = DEF
         spec.remote_model,
         spec.api_key_env,
         str(spec.meta.get("server")),
+        str(spec.meta.get("serve_as")),
     )
     return model_cache().get(key, load)
 
@@ -146,7 +156,7 @@ def answer_labels(
     source: str | None = "batch",
 ) -> list[tuple[ChatResponse, list[float]]]:
     """Label answers with every label's score in one pass, on a backend that has `answer_labels`."""
-    b = open_backend(name, backend=backend, project_id=project_id)
+    b = open_backend(name, backend=backend, project_id=project_id, scoring=True)
     for r in reqs:
         _prepare(b, r)
     out = b.answer_labels(reqs, labels) if reqs else []

@@ -143,8 +143,14 @@ class Pipeline:
         req = ChatRequest(messages, self.config.params)
         return self.contract.apply(req) if self.contract is not None else req
 
-    def _score(self, result: PipelineResult, messages: list[Message], backend: str | None) -> None:
-        """Label probabilities for a label answer, and the abstention they may call for."""
+    def _score(
+        self, result: PipelineResult, messages: list[Message], backend: str | None, scoring: bool = False
+    ) -> None:
+        """Label probabilities for a label answer, and the abstention they may call for.
+
+        `scoring`: the pipeline answers by scoring, so a cached answer is scored by the same copy
+        of the model as a fresh one (service.open_backend).
+        """
         c = self.config
         if c.parser.kind != "label" or result.error:
             return
@@ -152,7 +158,9 @@ class Pipeline:
 
         t0 = time.perf_counter()
         try:
-            probs = label_probs(c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id)
+            probs = label_probs(
+                c.model, messages, c.parser.labels, backend=backend, project_id=self.project_id, scoring=scoring
+            )
         except LadderError:  # e.g. prompt plus label past the context: the answer stands without them
             probs = None
         result.scoring_ms = (time.perf_counter() - t0) * 1000
@@ -213,6 +221,7 @@ class Pipeline:
         prepared = self.prepare_batch(conversations)
         results: list[PipelineResult | None] = [None] * len(prepared)
         todo: list[tuple[int, ChatRequest, str | None]] = []
+        by_scoring = self._answers_by_scoring(backend)
         for i, (msgs, hits) in enumerate(prepared):
             req = self.request(msgs)
             key = None
@@ -221,13 +230,12 @@ class Pipeline:
                 hit = cache.get(key)
                 if hit is not None:
                     results[i] = self._finish(hit, hits, cached=True)
-                    self._score(results[i], msgs, backend)
+                    self._score(results[i], msgs, backend, by_scoring)
                     if on_progress:
                         on_progress(1)
                     continue
             todo.append((i, req, key))
-        by_scoring = self._answers_by_scoring(backend)
-        one_at_a_time = self._one_at_a_time(backend)
+        one_at_a_time = self._one_at_a_time(backend, by_scoring)
         if not by_scoring and one_at_a_time and self.config.parser.kind == "label":
             # Each answer is scored right after it is generated, while the context still holds its prompt.
             batch_size = 1
@@ -280,7 +288,7 @@ class Pipeline:
         if c.temperature > 0 or c.stop:
             return False
         try:
-            b = service.open_backend(c.model, backend=backend, project_id=self.project_id)
+            b = service.open_backend(c.model, backend=backend, project_id=self.project_id, scoring=True)
         except LadderError:  # each request reports it as its own error below
             return False
         return hasattr(b, "answer_labels")
@@ -298,10 +306,10 @@ class Pipeline:
                 return [e.message]
             return [r for req in reqs for r in self._answer_labels([req], backend, source)]
 
-    def _one_at_a_time(self, backend: str | None) -> bool:
+    def _one_at_a_time(self, backend: str | None, scoring: bool) -> bool:
         """The model's backend answers one request at a time and reuses its prompt cache (llama.cpp)."""
         try:
-            b = service.open_backend(self.config.model, backend=backend, project_id=self.project_id)
+            b = service.open_backend(self.config.model, backend=backend, project_id=self.project_id, scoring=scoring)
         except LadderError:  # each request reports it as its own error below
             return False
         return getattr(b, "generates_in_batches", True) is False
