@@ -30,8 +30,8 @@ from ladder.settings import get_settings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-# llama.cpp's file types (enum llama_ftype) a copy can be written in.
-FTYPES = {"f32": 0, "f16": 1, "q8_0": 7}
+# The file types a copy can be written in: llama-cpp-python's names for enum llama_ftype.
+FTYPES = {"f32": "LLAMA_FTYPE_ALL_F32", "f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0"}
 
 
 def copy_path(spec: ModelSpec, quant: str) -> Path:
@@ -65,7 +65,7 @@ def requantize(src: Path, out: Path, quant: str) -> None:
     from llama_cpp._utils import suppress_stdout_stderr
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = FTYPES[quant]
+    params.ftype = getattr(llama_cpp, FTYPES[quant])
     params.allow_requantize = True  # the source is quantised already
     params.quantize_output_tensor = True
     params.pure = True  # no mixture: llama.cpp would keep some tensors in other types
