@@ -45,7 +45,7 @@ def _epochs(value: str) -> int:
 
 def demo(
     test_size: int = typer.Option(121, help="Test messages used, spread over the categories (121: all of them)."),
-    # Two passes: the LoRA job is the demo's longest step (about 3.5 minutes on 2 CPU cores); it keeps its
+    # Two passes: the LoRA job is the demo's longest step (about 3 minutes on 2 CPU cores); it keeps its
     # best checkpoint by validation accuracy and stops early, so more (or "auto") costs time first.
     epochs: str = typer.Option("2", help="LoRA epochs for the fine-tune rung: N, or auto (with early stopping)."),
     shots: int = typer.Option(4, help="k for the few-shot rungs."),
