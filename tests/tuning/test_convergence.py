@@ -68,6 +68,18 @@ def test_a_small_set_or_a_validation_file_holds_nothing_out(tiny_model, train_fi
     assert len(rows(d / "train.jsonl")) == 12 and len(rows(d / "valid.jsonl")) == 4
 
 
+def test_the_automatic_batch_is_about_a_128th_of_the_set_and_sets_the_learning_rate():
+    # a power of two from 4 to 32; the learning rate scales with its square root around 8
+    sizes = {100: 4, 500: 4, 888: 8, 2000: 16, 5000: 32, 10**6: 32}
+    for n, batch in sizes.items():
+        hp = hparams.resolve({}, n, has_validation=True)
+        assert hp["batch_size"] == batch, n
+        assert hp["learning_rate"] == pytest.approx(hparams.BASE_LEARNING_RATE * hp["learning_rate_multiplier"])
+    assert hparams.resolve({}, 888)["learning_rate"] == pytest.approx(2e-4)
+    assert hparams.resolve({}, 2000)["learning_rate"] == pytest.approx(2e-4 * 2**0.5, rel=1e-3)
+    assert hparams.resolve({"batch_size": 16}, 888)["batch_size"] == 16  # what the user asks wins
+
+
 def test_the_task_is_found_from_the_answers():
     assert resolve_task({"task": "auto"}, ["a", "b", "a", "b"]) == {
         "task": "classification",
