@@ -15,10 +15,10 @@ from ladder.settings import get_settings
 DEFAULT_PROJECT = "proj-default"
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    """(number, name, sql) for every `NNNN_name.sql` shipped in ladder/store/migrations, in order."""
+def _migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every `NNNN_name.sql` shipped in ladder/store/migrations/<engine>, in order."""
     found = []
-    for entry in resources.files("ladder.store.migrations").iterdir():
+    for entry in resources.files(f"ladder.store.migrations.{engine}").iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name[5:-4], entry.read_text(encoding="utf-8")))
@@ -39,6 +39,10 @@ class Database:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Per-process caches of derived data (keyword statistics, vector matrices), keyed by area: they
+        # live and die with this handle, so two databases in one process never share one.
+        self.caches: dict[str, object] = {}
+        self.caches_lock = threading.Lock()
         self.migrate()
 
     def connect(self) -> sqlite3.Connection:
