@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = ["tests.ui.fixtures"]
+pytest_plugins = ["tests.ui.fixtures", "tests.postgres_fixtures"]
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -35,10 +35,14 @@ def shared_cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def ladder_home(tmp_path, monkeypatch, shared_cache_dir) -> Path:
-    """Every test gets its own empty data directory (derived caches are shared)."""
+def ladder_home(tmp_path, monkeypatch, shared_cache_dir, database_url) -> Path:
+    """Every test gets its own empty data directory and database (derived caches are shared)."""
     home = tmp_path / "ladder-home"
     monkeypatch.setenv("LADDER_HOME", str(home))
+    if database_url:
+        monkeypatch.setenv("LADDER_DATABASE_URL", database_url)
+    else:
+        monkeypatch.delenv("LADDER_DATABASE_URL", raising=False)
     monkeypatch.setenv("LADDER_CACHE_DIR", str(shared_cache_dir))
     _reset()
     yield home

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LADDER_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default_factory=lambda: Path(user_data_dir("ladder", appauthor=False)))
+    # Unset: SQLite at <home>/ladder.db. postgresql://…: the PostgreSQL (with pgvector) that every
+    # `ladder serve` and `ladder worker` of a deployment shares (docs/deploy.md).
+    database_url: str | None = None
     default_model: str = "smollm2-135m-instruct"
     embedding_model: str = "all-minilm-l6-v2"
     prices: dict[str, Price] = Field(default_factory=dict)

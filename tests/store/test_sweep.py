@@ -48,7 +48,9 @@ def test_old_temp_files_go_young_ones_stay(ladder_home):
     report = sweep()
     assert sorted(report.tmp) == sorted([old, pid_style])
     assert not old.exists() and not pid_style.exists()
-    assert young.exists() and keep.exists() and (ladder_home / "ladder.db").exists()
+    assert young.exists() and keep.exists()
+    if get_db().engine == "sqlite":
+        assert (ladder_home / "ladder.db").exists()
 
 
 def test_a_temp_dir_is_judged_by_its_newest_file(ladder_home):

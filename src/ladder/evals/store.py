@@ -14,8 +14,11 @@ ITEM_FIELDS = ("output", "parsed", "valid", "passed", "latency_ms", "prompt_toke
 def save_run(run, *, project_id: str = DEFAULT_PROJECT) -> None:
     with get_db().tx() as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO eval_runs(id, project_id, pipeline, fingerprint, test_set, summary,"
-            " report_dir, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO eval_runs(id, project_id, pipeline, fingerprint, test_set, summary,"
+            " report_dir, created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " project_id=excluded.project_id, pipeline=excluded.pipeline, fingerprint=excluded.fingerprint,"
+            " test_set=excluded.test_set, summary=excluded.summary, report_dir=excluded.report_dir,"
+            " created_at=excluded.created_at",
             (
                 run.id,
                 project_id,
@@ -42,8 +45,12 @@ def save_run(run, *, project_id: str = DEFAULT_PROJECT) -> None:
                 "hits": [{k: v for k, v in h.items() if k != "text"} for h in r["hits"] if isinstance(h, dict)],
             }
             conn.execute(
-                "INSERT OR REPLACE INTO eval_items(run_id, idx, item, output, parsed, valid, passed,"
-                " latency_ms, prompt_tokens, completion_tokens, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO eval_items(run_id, idx, item, output, parsed, valid, passed,"
+                " latency_ms, prompt_tokens, completion_tokens, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (run_id, idx) DO UPDATE SET item=excluded.item, output=excluded.output,"
+                " parsed=excluded.parsed, valid=excluded.valid, passed=excluded.passed,"
+                " latency_ms=excluded.latency_ms, prompt_tokens=excluded.prompt_tokens,"
+                " completion_tokens=excluded.completion_tokens, extra=excluded.extra",
                 (
                     run.id,
                     r["idx"],

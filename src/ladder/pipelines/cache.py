@@ -45,8 +45,11 @@ def get(key: str) -> ChatResponse | None:
 
 def put(key: str, resp: ChatResponse) -> None:
     get_db().execute(
-        "INSERT OR REPLACE INTO response_cache(key, model, text, finish_reason, prompt_tokens,"
-        " completion_tokens, latency_ms, created_at) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO response_cache(key, model, text, finish_reason, prompt_tokens,"
+        " completion_tokens, latency_ms, created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET"
+        " model=excluded.model, text=excluded.text, finish_reason=excluded.finish_reason,"
+        " prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens,"
+        " latency_ms=excluded.latency_ms, created_at=excluded.created_at",
         (
             key,
             resp.model,

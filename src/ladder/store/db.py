@@ -1,4 +1,8 @@
-"""The SQLite database: one file in WAL mode, numbered append-only migrations applied at start-up."""
+"""The store's database: SQLite under LADDER_HOME (default) or PostgreSQL (LADDER_DATABASE_URL).
+
+SQLite is one file in WAL mode; `postgres.py` has the shared engine. Both apply their numbered,
+append-only migrations at start-up and take the same `?` SQL.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 from ladder.settings import get_settings
+from ladder.store.migrations import migrations, split_sql
 
 DEFAULT_PROJECT = "proj-default"
-
-
-def _migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
-    """(number, name, sql) for every `NNNN_name.sql` shipped in ladder/store/migrations/<engine>, in order."""
-    found = []
-    for entry in resources.files(f"ladder.store.migrations.{engine}").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name[5:-4], entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if len(set(numbers)) != len(numbers):
-        raise RuntimeError(f"two migrations share a number: {numbers}")
-    return found
 
 
 class Database:
@@ -34,6 +24,8 @@ class Database:
 
     Use `db.tx()` for writes: everything inside commits together or not at all.
     """
+
+    engine = "sqlite"
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -62,10 +54,10 @@ class Database:
         return self.connect()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, exclusive: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error.
 
-        Nested use joins the outer transaction.
+        Nested use joins the outer transaction. SQLite has one writer at a time whatever `exclusive` says.
         """
         conn = self.connect()
         if conn.in_transaction:
@@ -78,6 +70,19 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         else:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state (joins an open one)."""
+        conn = self.connect()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
             conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
@@ -98,13 +103,13 @@ class Database:
             " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
         )
         applied_now = []
-        for number, name, sql in _migrations():
+        for number, name, sql in migrations("sqlite"):
             # Checked inside the write lock so two processes starting together apply each once.
             conn.execute("BEGIN IMMEDIATE")
             try:
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE number=?", (number,)).fetchone()
                 if not done:
-                    for statement in _split_sql(sql):
+                    for statement in split_sql(sql):
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations(number, name, applied_at) VALUES (?,?,?)",
@@ -124,31 +129,29 @@ class Database:
             self._local.conn = None
 
 
-def _split_sql(sql: str) -> list[str]:
-    """Statements of a migration file (split where sqlite3 says a statement is complete)."""
-    statements, current = [], ""
-    for line in sql.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                statements.append(current.strip())
-            current = ""
-    if current.strip():
-        statements.append(current.strip())
-    return statements
-
-
-_dbs: dict[Path, Database] = {}
+_dbs: dict[str, Database] = {}
 _dbs_lock = threading.Lock()
 
 
+def open_database(url: str | None, sqlite_path: Path) -> Database:
+    """PostgreSQL for a postgresql:// URL, else the SQLite file (migrated either way)."""
+    if not url:
+        return Database(sqlite_path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ladder.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)  # type: ignore[return-value]
+    raise ValueError(f"LADDER_DATABASE_URL must start with postgresql:// (or be unset for SQLite), not {url[:20]!r}")
+
+
 def get_db() -> Database:
-    """The database under the current LADDER_HOME (opened and migrated once per process)."""
-    path = get_settings().db_path
+    """The database of the current settings (opened and migrated once per process)."""
+    settings = get_settings()
+    key = settings.database_url or str(settings.db_path)
     with _dbs_lock:
-        db = _dbs.get(path)
+        db = _dbs.get(key)
         if db is None:
-            db = _dbs[path] = Database(path)
+            db = _dbs[key] = open_database(settings.database_url, settings.db_path)
         return db
 
 

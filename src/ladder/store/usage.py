@@ -63,7 +63,11 @@ def summary(
 ) -> list[dict]:
     """Totals per model, per kind or per day (UTC) for one project."""
     db = db or get_db()
-    group = {"model": "model", "kind": "kind", "day": "date(created_at, 'unixepoch')"}.get(by)
+    day = {
+        "sqlite": "date(created_at, 'unixepoch')",
+        "postgresql": "to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    }[db.engine]
+    group = {"model": "model", "kind": "kind", "day": day}.get(by)
     if group is None:
         raise ValueError("by must be one of: model, kind, day")
     rows = db.query(

@@ -216,11 +216,12 @@ def add_event(
 ) -> Event:
     db = db or get_db()
     ev = Event(new_id("ftevent"), job_id, level, type, message, data, time.time())
-    cur = db.execute(
-        "INSERT INTO ft_events(id, job_id, level, type, message, data, created_at) VALUES (?,?,?,?,?,?,?)",
-        (ev.id, job_id, level, type, message, json.dumps(data) if data is not None else None, ev.created_at),
-    )
-    ev.seq = cur.lastrowid
+    with db.tx() as conn:
+        ev.seq = conn.execute(
+            "INSERT INTO ft_events(id, job_id, level, type, message, data, created_at) VALUES (?,?,?,?,?,?,?)"
+            " RETURNING seq",
+            (ev.id, job_id, level, type, message, json.dumps(data) if data is not None else None, ev.created_at),
+        ).fetchone()[0]
     return ev
 
 
@@ -274,8 +275,8 @@ def add_checkpoint(
     ck = Checkpoint(new_id("ftckpt"), job_id, step, epoch, path, model_name, metrics, time.time())
     with db.tx() as conn:
         cur = conn.execute(
-            "INSERT OR IGNORE INTO ft_checkpoints(id, job_id, step, epoch, path, model_name, metrics,"
-            " created_at) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO ft_checkpoints(id, job_id, step, epoch, path, model_name, metrics,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (job_id, step) DO NOTHING",
             (ck.id, job_id, step, epoch, path, model_name, json.dumps(metrics), ck.created_at),
         )
         if cur.rowcount:

@@ -127,7 +127,8 @@ def release(job_id: str, worker_id: str, db: Database | None = None) -> bool:
     with db.tx() as conn:
         cur = conn.execute(
             "UPDATE ft_jobs SET status='queued', worker_id=NULL, worker_pid=NULL, lease_expires_at=NULL,"
-            " attempts=MAX(attempts-1, 0) WHERE id=? AND worker_id=? AND status='running'",
+            " attempts=CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+            " WHERE id=? AND worker_id=? AND status='running'",
             (job_id, worker_id),
         )
         if cur.rowcount:

@@ -16,6 +16,13 @@ from ladder.tuning import leases
 STARTING = "starting-"  # worker_id of the slot while a spawned worker has not taken it yet
 
 
+# The slot row is replaced whole (an upsert both engines accept).
+_REPLACE_WORKER = (
+    " ON CONFLICT (slot) DO UPDATE SET worker_id=excluded.worker_id, pid=excluded.pid, host=excluded.host,"
+    " heartbeat_at=excluded.heartbeat_at"
+)
+
+
 def _alive(row) -> bool:
     if row is None:
         return False
@@ -37,7 +44,7 @@ def acquire_slot(worker_id: str, db: Database | None = None) -> bool:
         if _alive(row) and row["worker_id"] != worker_id and row["pid"] != os.getpid():
             return False
         conn.execute(
-            "INSERT OR REPLACE INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)",
+            "INSERT INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)" + _REPLACE_WORKER,
             (worker_id, os.getpid(), socket.gethostname(), time.time()),
         )
     return True
@@ -92,7 +99,7 @@ def spawn_worker(command: list[str] | None = None, db: Database | None = None) -
             )
         # Hold the slot for the child until it starts beating, so a second caller does not spawn another.
         conn.execute(
-            "INSERT OR REPLACE INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)",
+            "INSERT INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)" + _REPLACE_WORKER,
             (f"{STARTING}{proc.pid}", proc.pid, socket.gethostname(), time.time()),
         )
     return proc

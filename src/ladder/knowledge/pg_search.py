@@ -1,0 +1,120 @@
+"""Hybrid retrieval on PostgreSQL: pgvector's HNSW index (cosine) and full-text search, fused by rank.
+
+Each KB has its own HNSW index: a partial index over the KB's rows, on the embedding cast to the
+KB's dimension (`vector` columns of mixed dimensions cannot be indexed whole). A search of a KB
+therefore walks a graph of that KB's chunks only, and a small KB next to a large one still gets its
+full top-k. Keyword ranks come from `ts_rank` over the generated `tsv` column (headings weighted A,
+text B) with a GIN index; the words are the same ones the SQLite engine's BM25 uses.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from psycopg import sql
+
+from ladder.knowledge import fusion, keyword
+
+_KB_ID = re.compile(r"kb-[A-Za-z0-9]+")
+MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
+
+
+def vector_literal(vec: np.ndarray) -> str:
+    """A vector as pgvector's text form ("[0.1,0.2]"); psycopg sends it untyped, the column casts it."""
+    return "[" + ",".join(f"{x:.8g}" for x in np.asarray(vec, dtype=np.float32).tolist()) + "]"
+
+
+def _kb_literal(kb_id: str) -> sql.Literal:
+    if not _KB_ID.fullmatch(kb_id):  # ids are generated; anything else is a bug, not user input
+        raise ValueError(f"not a knowledge-base id: {kb_id!r}")
+    return sql.Literal(kb_id)
+
+
+def index_name(num: int) -> sql.Identifier:
+    return sql.Identifier(f"kb_chunks_hnsw_{int(num)}")
+
+
+def create_vector_index(conn, kb_id: str, num: int, dim: int) -> None:
+    """The KB's HNSW index (built empty with the KB; pgvector keeps it current on every insert)."""
+    stmt = sql.SQL(
+        "CREATE INDEX {} ON kb_chunks USING hnsw ((embedding::vector({})) vector_cosine_ops) WHERE kb_id = {}"
+    ).format(index_name(num), sql.Literal(int(dim)), _kb_literal(kb_id))
+    conn.raw.execute(stmt)
+
+
+def drop_vector_index(conn, num: int) -> None:
+    conn.raw.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(num)))
+
+
+def tsquery_text(words: list[str]) -> str:
+    """`'a' | 'b'` for to_tsquery: each word quoted, so user text is data (words are \\w+ runs)."""
+    return " | ".join("'" + w.replace("'", "") + "'" for w in words)
+
+
+def hybrid(
+    conn,
+    kbs: list[dict],
+    query: str,
+    qvec: np.ndarray,
+    *,
+    k: int,
+    threshold: float | None,
+    allowed_docs: set[str] | None,
+    weights: tuple[float, float],
+    depth: int | None = None,
+) -> list[tuple[int, float, int | None, int | None, float]]:
+    """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first.
+
+    Runs inside the caller's snapshot (`db.snapshot()`), so both rankings see the same chunks.
+    """
+    wb, wd = weights
+    depth = fusion.depth_for(k, depth)
+    dim = int(kbs[0]["embed_dim"])
+    qtext = vector_literal(qvec)
+    doc_filter = sql.SQL(" AND doc_id = ANY(%s)") if allowed_docs is not None else sql.SQL("")
+    doc_params = [sorted(allowed_docs)] if allowed_docs is not None else []
+    raw = conn.raw
+
+    dense: list[tuple[float, int]] = []
+    sims: dict[int, float] = {}
+    if wd > 0 or threshold is not None:
+        raw.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(MAX_EF_SEARCH, max(40, depth)))))
+        for kb in kbs:
+            rows = raw.execute(
+                sql.SQL(
+                    "SELECT rowid, embedding::vector({dim}) <=> %s::vector({dim}) AS dist FROM kb_chunks"
+                    " WHERE kb_id = {kb}{docs} ORDER BY dist LIMIT %s"
+                ).format(dim=sql.Literal(dim), kb=_kb_literal(kb["id"]), docs=doc_filter),
+                [qtext, *doc_params, depth],
+            ).fetchall()
+            for rowid, dist in rows:
+                sims[rowid] = 1.0 - float(dist)
+                dense.append((1.0 - float(dist), rowid))
+    dense.sort(key=lambda t: (-t[0], t[1]))
+    dense_rank = {rowid: r for r, (_, rowid) in enumerate(dense[:depth], start=1)} if wd > 0 else {}
+
+    bm25_rank: dict[int, int] = {}
+    words = keyword.query_words(query) if wb > 0 else []
+    if words:
+        rows = raw.execute(
+            sql.SQL(
+                "SELECT rowid FROM kb_chunks, to_tsquery('english', %s) q WHERE kb_id = ANY(%s) AND tsv @@ q{docs}"
+                " ORDER BY ts_rank(tsv, q) DESC, rowid LIMIT %s"
+            ).format(docs=doc_filter),
+            [tsquery_text(words), [kb["id"] for kb in kbs], *doc_params, depth],
+        ).fetchall()
+        bm25_rank = {row[0]: r for r, row in enumerate(rows, start=1)}
+
+    missing = [rowid for rowid in bm25_rank if rowid not in sims]
+    if not np.any(qvec):  # keyword-only: no query vector was made, similarity stays 0
+        sims = dict.fromkeys(bm25_rank, 0.0)
+    elif missing:
+        rows = raw.execute(
+            sql.SQL(
+                "SELECT rowid, embedding::vector({dim}) <=> %s::vector({dim}) FROM kb_chunks WHERE rowid = ANY(%s)"
+            ).format(dim=sql.Literal(dim)),
+            [qtext, missing],
+        ).fetchall()
+        sims.update({rowid: 1.0 - float(dist) for rowid, dist in rows})
+    return fusion.fuse(bm25_rank, dense_rank, lambda rowid: sims.get(rowid, float("-inf")), weights, threshold)
