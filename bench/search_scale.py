@@ -4,9 +4,10 @@
 - scale: synthetic chunks (Zipf-distributed words, random unit vectors) written straight into the
   KB tables; then hybrid searches through the product's search path, with precomputed query vectors
   (retrieval only) and with the real MiniLM embedding the query (end to end).
-- keyword: the product's keyword search (BM25 from FTS5's postings, cold and warm), FTS5's own
-  `ORDER BY bm25()` and `rank_bm25.BM25Okapi` (get_scores + top 50) on the same corpus and the same
-  query words, side by side, and the speed ratios.
+- keyword: the product's keyword search (BM25 from FTS5's postings, cold and warm; per query p50/p95
+  and whether its top 50 equals FTS5's), FTS5's own `ORDER BY bm25()` and `rank_bm25.BM25Okapi`
+  (get_scores + top 50) on the same corpus and the same query words, side by side, and the speed
+  ratios; and the one-time count of the FTS lengths of a KB written before they were stored.
 Run: .venv/bin/python bench/search_scale.py [--sizes 10000 100000] [--queries 200]
 """
 
@@ -118,10 +119,12 @@ def fill(kb_id: str, texts: list[str], rng: np.random.Generator) -> float:
     vecs = rng.standard_normal((len(texts), 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     per_doc = 10
+    from ladder.knowledge import keyword
     from ladder.knowledge.records import next_rowids
 
     with db.tx() as conn:
         rowids = next_rowids(conn, kb_id, len(texts))
+        lengths = keyword.fts_lengths(conn, [(t, None) for t in texts])  # as ingest counts them
         for d in range(0, len(texts), per_doc):
             doc_id = new_id("doc")
             conn.execute(
@@ -143,7 +146,8 @@ def fill(kb_id: str, texts: list[str], rng: np.random.Generator) -> float:
             )
             conn.executemany(
                 "INSERT INTO kb_chunks(rowid, id, kb_id, doc_id, position, text, heading, page, tokens,"
-                " chunk_size, chunk_overlap, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " chunk_size, chunk_overlap, embedding, fts_text_len, fts_heading_len)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         rowids[d + i],
@@ -158,6 +162,7 @@ def fill(kb_id: str, texts: list[str], rng: np.random.Generator) -> float:
                         200,
                         30,
                         vecs[d + i].tobytes(),
+                        *lengths[d + i],
                     )
                     for i in range(min(per_doc, len(texts) - d))
                 ],
@@ -238,17 +243,28 @@ def bench_scale(
     scope = keyword.Scope(*rowid_range(info.num), info.id, info.generation)
     kw_queries = [keyword.query_words(q) for q in queries[:KEYWORD_QUERIES]]
 
-    def timed(search) -> tuple[float, float]:
+    per_query: dict[str, list[float]] = {}
+
+    def timed(search, name: str) -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
+        lat = per_query[name] = []
         for words in kw_queries:
+            q0 = time.perf_counter()
             search(words)
+            lat.append((time.perf_counter() - q0) * 1000)
         n = len(kw_queries)
         return (time.perf_counter() - t0) * 1000 / n, (time.process_time() - c0) * 1000 / n
 
-    keyword.forget(str(db.path), kb.id)  # the searches above warmed the postings: start cold
-    kw_cold_ms, kw_cold_cpu = timed(lambda w: keyword.top_rows(conn, str(db.path), w, scope, 50))
-    kw_warm_ms, kw_warm_cpu = timed(lambda w: keyword.top_rows(conn, str(db.path), w, scope, 50))
-    fts_ms, fts_cpu = timed(lambda w: keyword.fts5_top_rows(conn, w, scope, 50))
+    keyword.forget(db, kb.id)  # the searches above warmed the postings: start cold
+    kw_cold_ms, kw_cold_cpu = timed(lambda w: keyword.top_rows(conn, db, w, scope, 50), "cold")
+    kw_warm_ms, kw_warm_cpu = timed(lambda w: keyword.top_rows(conn, db, w, scope, 50), "warm")
+    fts_ms, fts_cpu = timed(lambda w: keyword.fts5_top_rows(conn, w, scope, 50), "fts5")
+    # the same top 50, in the same order, as FTS5's own ORDER BY bm25()
+    kw_differ = sum(
+        [r for r, _ in keyword.top_rows(conn, db, w, scope, 50)]
+        != [r for r, _ in keyword.fts5_top_rows(conn, w, scope, 50)]
+        for w in kw_queries
+    )
     okapi = BM25Okapi([[w.lower() for w in keyword._TOKEN.findall(t)] for t in texts])
     t0, c0 = time.perf_counter(), time.process_time()
     for words in kw_queries:  # the same words the product's query uses
@@ -258,6 +274,12 @@ def bench_scale(
     rb_cpu = (time.process_time() - c0) * 1000 / len(kw_queries)
     out.update(
         kw_n=len(kw_queries),
+        kw_differ=kw_differ,
+        kw_cold_p50=pct(per_query["cold"], 50),
+        kw_cold_p95=pct(per_query["cold"], 95),
+        kw_warm_p50=pct(per_query["warm"], 50),
+        kw_warm_p95=pct(per_query["warm"], 95),
+        fts_p95=pct(per_query["fts5"], 95),
         kw_cold_ms=kw_cold_ms,
         kw_warm_ms=kw_warm_ms,
         fts_ms=fts_ms,
@@ -267,6 +289,12 @@ def bench_scale(
         fts_cpu=fts_cpu,
         rank_bm25_cpu=rb_cpu,
     )
+    # A database from before migration 0007: the KB's lengths are counted once, by the next search.
+    with db.tx() as tx:
+        tx.execute("UPDATE kb_chunks SET fts_text_len = NULL, fts_heading_len = NULL WHERE kb_id = ?", (kb.id,))
+    t0 = time.perf_counter()
+    out["fill_lengths_rows"] = keyword.fill_lengths(db)
+    out["fill_lengths_s"] = time.perf_counter() - t0
     # A change makes every process rebuild its matrix once: the cost of the first search after it.
     service.remove_doc(kb.name, "doc0.txt")
     t0 = time.perf_counter()
@@ -334,6 +362,17 @@ def main() -> int:
             f"{r['size']:>8} {r['kw_cold_ms']:>12.2f} {r['kw_warm_ms']:>12.2f} {r['fts_ms']:>12.2f}"
             f" {r['rank_bm25_ms']:>10.1f} {r['rank_bm25_ms'] / r['kw_warm_ms']:>10.1f}x"
             f" {r['rank_bm25_ms'] / r['kw_cold_ms']:>10.1f}x {r['rank_bm25_cpu'] / r['kw_warm_cpu']:>14.1f}x"
+        )
+    print(
+        "\nkeyword search per query, wall ms (p50 / p95); top 50 unlike FTS5's ORDER BY bm25(): queries that differ;"
+        " lengths: counting the FTS lengths of a KB written without them (before migration 0007)"
+    )
+    print(f"{'chunks':>8} {'cold p50/p95':>14} {'warm p50/p95':>14} {'FTS5 p95':>9} {'differ':>7} {'lengths':>16}")
+    for r in rows:
+        print(
+            f"{r['size']:>8} {r['kw_cold_p50']:>6.2f} / {r['kw_cold_p95']:<5.2f} {r['kw_warm_p50']:>6.2f} /"
+            f" {r['kw_warm_p95']:<5.2f} {r['fts_p95']:>9.2f} {r['kw_differ']:>7}"
+            f" {r['fill_lengths_rows']:>7} in {r['fill_lengths_s']:.1f} s"
         )
     return 0
 

@@ -22,14 +22,12 @@ def doc(i: int) -> bytes:
 
 
 def cached(kb_id: str):
-    path = str(get_db().path)
-    return index._cache[(path, kb_id)], keyword._kbs[(path, kb_id)]
+    return index._cache[(str(get_db().path), kb_id)], keyword._cache(get_db()).kbs[kb_id]
 
 
 def cold(kb_id: str):
     """What a fresh process would load for the KB now."""
-    path = str(get_db().path)
-    index.forget(path, kb_id)
+    index.forget(get_db(), kb_id)
     service.search(["kb1"], "zebra heron", k=5)
     return cached(kb_id)
 
@@ -67,7 +65,7 @@ def test_a_change_patches_the_caches_and_they_equal_a_fresh_load(monkeypatch):
     np.testing.assert_array_equal(terms.rowids[live_rows], fresh_terms.rowids)
     np.testing.assert_array_equal(terms.lengths[live_rows], fresh_terms.lengths)
     for term, (rows, tf) in terms._postings.items():
-        fresh_rows, fresh_tf = fresh_terms.postings(get_db().connect(), term)
+        fresh_rows, fresh_tf = fresh_terms.postings(get_db().connect(), keyword._cache(get_db()), term)
         keep = ~np.isin(rows, terms.dead)
         np.testing.assert_array_equal(terms.rowids[rows[keep]], fresh_terms.rowids[fresh_rows])
         np.testing.assert_array_equal(tf[keep], fresh_tf)

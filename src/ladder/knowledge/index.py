@@ -7,12 +7,16 @@ import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladder.errors import InvalidInput
 from ladder.knowledge import delta, keyword
 from ladder.knowledge.records import rowid_range
+
+if TYPE_CHECKING:
+    from ladder.store.db import Database
 
 # Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
 # trusts the top ranks more. The defaults (k=10, dense 1.0, bm25 0.5, headings 2x in BM25) were chosen on
@@ -76,10 +80,10 @@ _cache: dict[tuple[str, str], _Matrix] = {}
 _cache_lock = threading.Lock()
 
 
-def forget(db_path: str, kb_id: str) -> None:
+def forget(db: Database, kb_id: str) -> None:
     with _cache_lock:
-        _cache.pop((db_path, kb_id), None)
-    keyword.forget(db_path, kb_id)
+        _cache.pop((str(db.path), kb_id), None)
+    keyword.forget(db, kb_id)
 
 
 def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
@@ -179,21 +183,21 @@ def parse_weights(weights: dict | None) -> tuple[float, float]:
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ladder-keyword")
 
 
-def _keyword_ranks(conn, db_path: str, kbs: list[dict], words: list[str], allowed_docs, depth: int) -> dict:
+def _keyword_ranks(conn, db: Database, kbs: list[dict], words: list[str], allowed_docs, depth: int) -> dict:
     """rowid -> 1-based rank in the keyword list. Per KB over its rowid range; the scores use the
     statistics of the one FTS table, so they compare across KBs."""
     doc_filter = json.dumps(sorted(allowed_docs)) if allowed_docs is not None else None
     found = []
     for kb in kbs:
         scope = keyword.Scope(*rowid_range(kb["num"]), kb["id"], kb["generation"], doc_filter)
-        found += keyword.top_rows(conn, db_path, words, scope, depth)
+        found += keyword.top_rows(conn, db, words, scope, depth)
     found.sort(key=lambda r: (-r[1], r[0]))
     return {row[0]: r for r, row in enumerate(found[:depth], start=1)}
 
 
 def hybrid(
     conn: sqlite3.Connection,
-    db_path: str,
+    db: Database,
     kbs: list[dict],
     query: str,
     qvec: np.ndarray,
@@ -207,11 +211,11 @@ def hybrid(
     """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first."""
     wb, wd = weights
     depth = depth or max(MIN_CANDIDATES, 4 * k)
-    matrices = [load_matrix(conn, db_path, kb) for kb in kbs]
+    matrices = [load_matrix(conn, str(db.path), kb) for kb in kbs]
     words = keyword.query_words(query) if wb > 0 else []
     # The keyword side runs in a worker thread while this one computes the cosines (both let go of
     # the GIL); only the worker touches the connection until it is done.
-    pending = _pool.submit(_keyword_ranks, conn, db_path, kbs, words, allowed_docs, depth) if words else None
+    pending = _pool.submit(_keyword_ranks, conn, db, kbs, words, allowed_docs, depth) if words else None
     try:
         sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
         for m, sims in zip(matrices, sims_by_kb, strict=True):

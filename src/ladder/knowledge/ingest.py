@@ -12,6 +12,7 @@ import numpy as np
 
 from ladder.errors import Conflict, InvalidInput, NotFound, TooLarge
 from ladder.ids import new_id
+from ladder.knowledge import keyword
 from ladder.knowledge.bounded import MAX_BYTES, parse_upload
 from ladder.knowledge.budget import check_budget
 from ladder.knowledge.chunking import chunk_sections
@@ -150,9 +151,12 @@ def add_document(
                     ),
                 )
                 rowids = next_rowids(conn, kb.id, len(chunks))
+                # bm25()'s column sizes, counted by kb_fts's tokenizer (keyword search reads them here)
+                lengths = keyword.fts_lengths(conn, [(c.text, c.heading) for c in chunks])
                 conn.executemany(
                     "INSERT INTO kb_chunks(rowid, id, kb_id, doc_id, position, text, heading, page, tokens,"
-                    " chunk_size, chunk_overlap, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " chunk_size, chunk_overlap, embedding, fts_text_len, fts_heading_len)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             rowids[i],
@@ -167,6 +171,7 @@ def add_document(
                             kb.chunk_size,
                             kb.chunk_overlap,
                             vectors[row + i].tobytes(),
+                            *lengths[i],
                         )
                         for i, c in enumerate(chunks)
                     ],

@@ -1,13 +1,25 @@
 """The keyword side of hybrid search: FTS5's BM25, scored over postings held in memory.
 
 FTS5 computes bm25() row by row, and a common word matches half the corpus, so ranking every
-matching row costs tens of milliseconds at 100k chunks. Here the index's own statistics are read
-from FTS5 (which rows hold a term and how often, per column; row lengths; row count and average
-length) and the score is FTS5's bm25() formula computed with numpy over all rows at once. A KB's
-row lengths and the postings of the terms asked for are cached and, like the vector matrix,
-patched when the KB changes (`delta.py`), so a term costs one read of its postings per process.
-Tests check that the ranking equals FTS5's `ORDER BY bm25()`. A word the tokenizer splits into
-several tokens (a phrase) and a document filter go to FTS5 directly.
+matching row costs tens of milliseconds at 100k chunks. Here the score is FTS5's bm25() formula
+computed with numpy over all rows at once, from what bm25() reads, taken through public interfaces
+only (never FTS5's shadow tables, whose format no SQLite release promises to keep):
+
+- which rows hold a term and how often, per column: the `fts5vocab` instance table of kb_fts;
+- each term's row count (the n of idf): the `fts5vocab` row table;
+- each row's token count per column: `kb_chunks.fts_text_len` / `fts_heading_len`, counted when the
+  chunk is written by running its text through a temporary fts5 table with kb_fts's tokenizer and
+  counting that table's `fts5vocab` instance rows (`fts_lengths`);
+- the row count and token total of the whole kb_fts table (all KBs, as bm25() uses them):
+  `kb_keyword_stats`, kept by triggers on kb_chunks (migration 0007).
+
+Chunks written before those columns existed have NULL lengths: `fill_lengths` counts them once, in
+a write transaction, before a search opens its snapshot; while any is left the query goes to FTS5's
+own `ORDER BY bm25()`, so the ranking never changes. A KB's row lengths and the postings of the
+terms asked for are cached per `Database` (`db.caches["keyword"]`, nothing at module level) and,
+like the vector matrix, patched when the KB changes (`delta.py`), so a term costs one read of its
+postings per process. Tests check that the ranking equals FTS5's `ORDER BY bm25()`. A word the
+tokenizer splits into several tokens (a phrase) and a document filter go to FTS5 directly.
 """
 
 from __future__ import annotations
@@ -17,11 +29,15 @@ import math
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladder.knowledge import delta
+
+if TYPE_CHECKING:
+    from ladder.store.db import Database
 
 MAX_QUERY_TERMS = 32
 # bm25() weights of the text and heading columns (a word in a heading counts twice).
@@ -71,21 +87,24 @@ class Scope:
     doc_filter: str | None = None  # JSON list of allowed doc ids
 
 
-def top_rows(conn: sqlite3.Connection, db_path: str, words: list[str], scope: Scope, depth: int) -> list:
-    """(rowid, BM25 score, higher is better) of the `depth` best rows for the OR of `words`, best first."""
+def top_rows(conn: sqlite3.Connection, db: Database, words: list[str], scope: Scope, depth: int) -> list:
+    """(rowid, BM25 score, higher is better) of the `depth` best rows for the OR of `words`, best first.
+
+    `conn` is the connection (and snapshot) to read; `db` the Database whose caches to use."""
     if not words:
         return []
-    tokens = tokenize(conn, words, db_path)
-    if scope.doc_filter is not None or any(len(t) > 1 for t in tokens):
+    cache = _cache(db)
+    tokens = tokenize(conn, words, db)
+    stats = _global_stats(conn)
+    if scope.doc_filter is not None or any(len(t) > 1 for t in tokens) or stats.unsized:
         return fts5_top_rows(conn, words, scope, depth)
     _ensure_helpers(conn)
-    stats = _global_stats(conn)
     terms = [t[0] for t in tokens if t]
-    df = _row_counts(conn, db_path, stats, sorted(set(terms)))
-    kb = _kb_terms(conn, db_path, scope)
+    df = _row_counts(conn, cache, stats, sorted(set(terms)))
+    kb = _kb_terms(conn, cache, scope)
     scores = np.zeros(len(kb.rowids))
     for term in terms:  # one phrase per word, as in the MATCH expression (a repeated stem counts twice)
-        rows, tf = kb.postings(conn, term)
+        rows, tf = kb.postings(conn, cache, term)
         if len(rows):
             tf = tf.astype(np.float64)  # bm25() computes in double
             norm = K1 * (1 - B + B * kb.lengths[rows] / stats.avgdl)
@@ -115,56 +134,68 @@ def _idf(rows: int, df: int) -> float:
     return idf if idf > 0 else 1e-6
 
 
-# -- what FTS5 knows ---------------------------------------------------------------------------
+# -- the caches of one Database ----------------------------------------------------------------
+
+MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs of a Database (160 MB); past it every KB starts over
+MAX_PATCHED_ROWS = 5_000  # a change adding more rows drops the cached postings instead of patching them
+MAX_CACHED_WORDS = 100_000
+
+
+@dataclass
+class _Cache:
+    """What keyword search keeps between queries for one Database (`db.caches["keyword"]`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    kbs: dict[str, _KbTerms] = field(default_factory=dict)  # KB id -> its rows, lengths and postings
+    tokens: dict[str, list[str]] = field(default_factory=dict)  # query word -> index terms
+    df_version: int | None = None  # kb_keyword_stats.version the row counts are for
+    df: dict[str, int] = field(default_factory=dict)  # index term -> rows of kb_fts holding it
+
+
+def _cache(db: Database) -> _Cache:
+    with db.caches_lock:
+        found = db.caches.get("keyword")
+        if found is None:
+            found = db.caches["keyword"] = _Cache()
+        return found  # type: ignore[return-value]
+
+
+def forget(db: Database, kb_id: str) -> None:
+    """Drop what is cached for the KB (it was deleted)."""
+    cache = _cache(db)
+    with cache.lock:
+        cache.kbs.pop(kb_id, None)
+
+
+# -- what FTS5 knows, through its public interfaces --------------------------------------------
 
 
 @dataclass
 class _Stats:
     rows: int  # rows of kb_fts, all KBs (bm25()'s N)
     avgdl: float  # mean tokens per row over all columns
-    record: bytes = b""  # FTS5's averages record, which these come from
-
-
-def _varints(blob: bytes) -> list[int]:
-    """SQLite varints (7 bits a byte, big-endian; a 9th byte carries 8) as FTS5 writes them."""
-    out, value, n = [], 0, 0
-    for byte in blob:
-        n += 1
-        if n == 9:
-            out.append((value << 8) | byte)
-            value, n = 0, 0
-            continue
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            out.append(value)
-            value, n = 0, 0
-    return out
+    version: int  # moves with every row written, removed or counted
+    unsized: int  # rows whose lengths are not counted yet
 
 
 def _global_stats(conn: sqlite3.Connection) -> _Stats:
-    """From FTS5's averages record: the row count, then the token count of each column."""
-    row = conn.execute("SELECT block FROM kb_fts_data WHERE id = 1").fetchone()
-    numbers = _varints(row[0]) if row and row[0] else [0]
-    rows = numbers[0]
-    return _Stats(rows, sum(numbers[1:]) / rows if rows else 0.0, bytes(row[0]) if row and row[0] else b"")
+    """bm25()'s row count and average length for the whole kb_fts table, from kb_keyword_stats."""
+    rows, tokens, unsized, version = conn.execute(
+        "SELECT n_rows, n_tokens, n_unsized, version FROM kb_keyword_stats"
+    ).fetchone()
+    return _Stats(rows, tokens / rows if rows else 0.0, version, unsized)
 
 
-_df_cache: dict[str, tuple[tuple, dict[str, int]]] = {}  # db path -> (index state, term -> rows)
-
-
-def _row_counts(conn: sqlite3.Connection, db_path: str, stats: _Stats, terms: list[str]) -> dict[str, int]:
+def _row_counts(conn: sqlite3.Connection, cache: _Cache, stats: _Stats, terms: list[str]) -> dict[str, int]:
     """Rows of kb_fts (all KBs) holding each index term: the n of bm25()'s idf.
 
-    Counting a common term's rows walks its whole doclist, so the counts are kept until the index
-    changes: any document operation moves a KB's generation, and any row added or removed moves the
-    averages record.
+    Counting a common term's rows walks its whole doclist, so the counts are kept until a row is
+    written or removed anywhere (which moves kb_keyword_stats.version).
     """
-    state = (stats.record, conn.execute("SELECT group_concat(id || ':' || generation) FROM kbs").fetchone()[0])
-    with _lock:
-        cached_state, counts = _df_cache.get(db_path, (None, {}))
-        if cached_state != state:
-            counts = {}
-            _df_cache[db_path] = (state, counts)
+    with cache.lock:
+        if cache.df_version != stats.version:
+            cache.df_version, cache.df = stats.version, {}
+        counts = cache.df
     missing = [t for t in terms if t not in counts]
     if missing:
         marks = ",".join("?" * len(missing))
@@ -173,20 +204,20 @@ def _row_counts(conn: sqlite3.Connection, db_path: str, stats: _Stats, terms: li
     return counts
 
 
-_token_cache: dict[tuple[str, str], list[str]] = {}  # (db path, word) -> index terms
-MAX_CACHED_WORDS = 100_000
+def tokenize(conn: sqlite3.Connection, words: list[str], db: Database | None = None) -> list[list[str]]:
+    """Each word's index terms, by a tokenizer identical to kb_fts's (stemming, diacritics, splitting).
 
-
-def tokenize(conn: sqlite3.Connection, words: list[str], db_path: str = "") -> list[list[str]]:
-    """Each word's index terms, by a tokenizer identical to kb_fts's (stemming, diacritics, splitting)."""
-    known = [_token_cache.get((db_path, w)) for w in words] if db_path else [None] * len(words)
+    With `db`, the words' terms are kept in its cache."""
+    cache = _cache(db) if db is not None else None
+    known = [cache.tokens.get(w) for w in words] if cache is not None else [None] * len(words)
     missing = [w for w, t in zip(words, known, strict=True) if t is None]
     if missing:
         found = dict(zip(missing, _run_tokenizer(conn, missing), strict=True))
-        if db_path:
-            if len(_token_cache) > MAX_CACHED_WORDS:
-                _token_cache.clear()
-            _token_cache.update({(db_path, w): t for w, t in found.items()})
+        if cache is not None:
+            with cache.lock:
+                if len(cache.tokens) > MAX_CACHED_WORDS:
+                    cache.tokens.clear()
+                cache.tokens.update(found)
         known = [t if t is not None else found[w] for w, t in zip(words, known, strict=True)]
     return known
 
@@ -204,7 +235,7 @@ def _run_tokenizer(conn: sqlite3.Connection, words: list[str]) -> list[list[str]
 
 
 def _ensure_helpers(conn: sqlite3.Connection) -> None:
-    """Per-connection temp tables: a tokenizer like kb_fts's, and views of kb_fts's terms."""
+    """Per-connection temp tables: tokenizers like kb_fts's, and views of kb_fts's terms."""
     if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'ladder_new_hits'").fetchone():
         return
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kb_fts'").fetchone()[0]
@@ -217,16 +248,74 @@ def _ensure_helpers(conn: sqlite3.Connection) -> None:
     )
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_rows USING fts5vocab(main, kb_fts, row)")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_fts_hits USING fts5vocab(main, kb_fts, instance)")
-    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_new_rows USING fts5(text, heading{tokenize})")
+    # Contentless: only its index is read, and 'delete-all' empties it at once.
+    conn.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_new_rows USING fts5(text, heading, content=''{tokenize})"
+    )
     conn.execute(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.ladder_new_hits USING fts5vocab(temp, ladder_new_rows, instance)"
     )
 
 
-# -- the per-KB cache --------------------------------------------------------------------------
+# -- row lengths, counted by FTS5's tokenizer --------------------------------------------------
 
-MAX_CACHED_POSTINGS = 20_000_000  # entries over all KBs (160 MB); past it every cache starts over
-MAX_PATCHED_ROWS = 5_000  # a change adding more rows drops the cached postings instead of patching them
+LENGTH_BATCH = 2_000  # rows tokenized at a time when counting lengths
+
+
+def fts_lengths(conn: sqlite3.Connection, rows: list[tuple[str, str | None]]) -> list[tuple[int, int]]:
+    """(text tokens, heading tokens) of each (text, heading) as kb_fts counts them (bm25()'s column
+    sizes): the rows go through a temporary fts5 table with kb_fts's tokenizer and its instance
+    rows are counted per row and column. Store them in kb_chunks.fts_text_len / fts_heading_len."""
+    _ensure_helpers(conn)
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(rows), LENGTH_BATCH):
+        part = rows[start : start + LENGTH_BATCH]
+        text_len, heading_len = _count_tokens(conn, [(i + 1, t, h) for i, (t, h) in enumerate(part)], len(part) + 1)
+        out += zip(text_len[1:].tolist(), heading_len[1:].tolist(), strict=True)
+    return out
+
+
+def _count_tokens(conn: sqlite3.Connection, rows: list[tuple[int, str, str | None]], size: int):
+    conn.executemany("INSERT INTO temp.ladder_new_rows(rowid, text, heading) VALUES (?, ?, ?)", rows)
+    try:
+        docs, cols = conn.execute(
+            "SELECT group_concat(doc), group_concat(col = 'heading', '') FROM temp.ladder_new_hits"
+        ).fetchone()
+    finally:
+        conn.execute("INSERT INTO temp.ladder_new_rows(ladder_new_rows) VALUES ('delete-all')")
+    if not docs:
+        return np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+    instances = np.fromstring(docs, dtype=np.int64, sep=",")
+    heading = np.frombuffer(cols.encode(), dtype=np.uint8) == ord("1")
+    return np.bincount(instances[~heading], minlength=size), np.bincount(instances[heading], minlength=size)
+
+
+def fill_lengths(db: Database) -> int:
+    """Count the lengths of the chunks that have none (written before migration 0007), all KBs,
+    in one write transaction; returns how many were counted. Cheap when there are none."""
+    conn = db.connect()
+    if conn.in_transaction or not _global_stats(conn).unsized:
+        return 0  # inside a caller's transaction, searches rank through FTS5 until a later call
+    with db.tx() as tx:
+        missing = delta.rowids_in(
+            tx,
+            "SELECT group_concat(rowid) FROM kb_chunks INDEXED BY kb_chunks_fts_lengths"
+            " WHERE fts_text_len IS NULL OR fts_heading_len IS NULL",
+        )
+        for start in range(0, len(missing), LENGTH_BATCH):
+            rows = tx.execute(
+                "SELECT rowid, text, heading FROM kb_chunks WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing[start : start + LENGTH_BATCH].tolist()),),
+            ).fetchall()
+            lengths = fts_lengths(tx, [(r[1], r[2]) for r in rows])
+            tx.executemany(
+                "UPDATE kb_chunks SET fts_text_len = ?, fts_heading_len = ? WHERE rowid = ?",
+                [(t, h, r[0]) for (t, h), r in zip(lengths, rows, strict=True)],
+            )
+    return len(missing)
+
+
+# -- the per-KB cache --------------------------------------------------------------------------
 
 
 class _KbTerms:
@@ -239,7 +328,7 @@ class _KbTerms:
         self.postings_held = 0
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def postings(self, conn: sqlite3.Connection, term: str) -> tuple[np.ndarray, np.ndarray]:
+    def postings(self, conn: sqlite3.Connection, cache: _Cache, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(row indexes, weighted term frequency) of the rows holding `term`."""
         found = self._postings.get(term)
         if found is None:
@@ -249,12 +338,12 @@ class _KbTerms:
                 (term, self.scope.lo, self.scope.hi),
             ).fetchone()
             rowids, tf = _hits(docs, cols)
+            _make_room(cache, len(rowids))
             self._keep(term, np.searchsorted(self.rowids, rowids), tf)
             found = self._postings[term]
         return found
 
     def _keep(self, term: str, rows: np.ndarray, tf: np.ndarray) -> None:
-        _make_room(len(rows))
         # 8 bytes an entry: row indexes fit 32 bits, and frequencies (small sums of 1s and 2s) are
         # exact in float32; the score is computed in float64 all the same.
         self._postings[term] = (rows.astype(np.int32, copy=False), tf.astype(np.float32, copy=False))
@@ -264,7 +353,14 @@ class _KbTerms:
         """This KB at a later generation: rows gone are marked dead (row indexes stay put); rows added
         are appended with their lengths and, for the terms cached here, their hits (read by
         tokenizing them as kb_fts did)."""
-        _, lengths = _lengths(conn, "id IN (SELECT value FROM json_each(?))", json.dumps(change.added.tolist()))
+        rowids, lengths = _lengths(
+            conn,
+            "SELECT group_concat(rowid), group_concat(fts_text_len + fts_heading_len) FROM kb_chunks"
+            " WHERE rowid IN (SELECT value FROM json_each(?))",
+            json.dumps(change.added.tolist()),
+        )
+        if not np.array_equal(rowids, change.added):  # a row with no lengths: cannot happen once counted
+            raise RuntimeError("chunks without FTS lengths in a KB being searched")
         fresh = _KbTerms(
             scope.generation,
             np.concatenate([self.rowids, change.added]),
@@ -308,6 +404,7 @@ def _added_hits(conn: sqlite3.Connection, added: np.ndarray, terms: list[str]) -
         "SELECT rowid, text, heading FROM kb_fts WHERE rowid IN (SELECT value FROM json_each(?))",
         (json.dumps(added.tolist()),),
     ).fetchall()
+    _ensure_helpers(conn)
     conn.executemany("INSERT INTO temp.ladder_new_rows(rowid, text, heading) VALUES (?, ?, ?)", rows)
     try:
         return {
@@ -319,49 +416,54 @@ def _added_hits(conn: sqlite3.Connection, added: np.ndarray, terms: list[str]) -
             )
         }
     finally:
-        conn.execute("DELETE FROM temp.ladder_new_rows")
+        conn.execute("INSERT INTO temp.ladder_new_rows(ladder_new_rows) VALUES ('delete-all')")
 
 
-def _lengths(conn: sqlite3.Connection, where: str, *args) -> tuple[np.ndarray, np.ndarray]:
-    """(rowids, tokens per row over all columns) from FTS5's docsize table, by rowid."""
-    rowids, lengths = [], []
-    for rowid, sizes in conn.execute(f"SELECT id, sz FROM kb_fts_docsize WHERE {where} ORDER BY id", args):
-        rowids.append(rowid)  # sizes: one varint per column, almost always one byte each
-        lengths.append(sum(sizes) if max(sizes, default=0) < 0x80 else sum(_varints(sizes)))
-    return np.array(rowids, dtype=np.int64), np.array(lengths, dtype=np.float64)
+def _lengths(conn: sqlite3.Connection, sql: str, *args) -> tuple[np.ndarray, np.ndarray]:
+    """(rowids, tokens per row over all columns), by rowid, from a query of two group_concats."""
+    listed, sizes = conn.execute(sql, args).fetchone()
+    if not listed:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    rowids = np.fromstring(listed, dtype=np.int64, sep=",")
+    lengths = np.fromstring(sizes, dtype=np.float64, sep=",")
+    if len(lengths) != len(rowids):  # group_concat skips NULLs
+        raise RuntimeError("chunks without FTS lengths in a KB being searched")
+    order = np.argsort(rowids, kind="stable")
+    return rowids[order], lengths[order]
 
 
-_kbs: dict[tuple[str, str], _KbTerms] = {}
-_lock = threading.Lock()
+def _kb_lengths(conn: sqlite3.Connection, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+    return _lengths(
+        conn,
+        "SELECT group_concat(rowid), group_concat(fts_text_len + fts_heading_len)"
+        " FROM kb_chunks INDEXED BY kb_chunks_fts_lengths WHERE kb_id = ? AND rowid BETWEEN ? AND ?",
+        scope.kb_id,
+        scope.lo,
+        scope.hi,
+    )
 
 
-def _kb_terms(conn: sqlite3.Connection, db_path: str, scope: Scope) -> _KbTerms:
+def _kb_terms(conn: sqlite3.Connection, cache: _Cache, scope: Scope) -> _KbTerms:
     """The KB's cache at the scope's generation: the cached one patched when the KB moved on."""
-    key = (db_path, scope.kb_id)
-    with _lock:
-        cached = _kbs.get(key)
+    with cache.lock:
+        cached = cache.kbs.get(scope.kb_id)
     if cached is not None and cached.generation == scope.generation:
         return cached
     change = None
     if cached is not None:
-        sql = "SELECT group_concat(id) FROM kb_fts_docsize WHERE id BETWEEN ? AND ?"
-        change = delta.row_delta(cached.rowids, delta.rowids_in(conn, sql, scope.lo, scope.hi))
+        sql = "SELECT group_concat(rowid) FROM kb_chunks WHERE kb_id = ? AND rowid BETWEEN ? AND ?"
+        change = delta.row_delta(cached.rowids, delta.rowids_in(conn, sql, scope.kb_id, scope.lo, scope.hi))
     if change is not None:
         fresh = cached.moved_on(conn, scope, change)
     else:
-        fresh = _KbTerms(scope.generation, *_lengths(conn, "id BETWEEN ? AND ?", scope.lo, scope.hi), scope)
-    with _lock:
-        _kbs[key] = fresh
+        fresh = _KbTerms(scope.generation, *_kb_lengths(conn, scope), scope)
+    with cache.lock:
+        cache.kbs[scope.kb_id] = fresh
     return fresh
 
 
-def _make_room(n: int) -> None:
-    with _lock:
-        if sum(k.postings_held for k in _kbs.values()) + n > MAX_CACHED_POSTINGS:
-            for k in _kbs.values():
+def _make_room(cache: _Cache, n: int) -> None:
+    with cache.lock:
+        if sum(k.postings_held for k in cache.kbs.values()) + n > MAX_CACHED_POSTINGS:
+            for k in cache.kbs.values():
                 k.clear()
-
-
-def forget(db_path: str, kb_id: str) -> None:
-    with _lock:
-        _kbs.pop((db_path, kb_id), None)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from ladder.errors import Conflict, InvalidInput
-from ladder.knowledge import index
+from ladder.knowledge import index, keyword
 from ladder.knowledge.embedder import Embedder
 from ladder.knowledge.index import Hit
 from ladder.knowledge.records import find_kb
@@ -64,6 +64,8 @@ def run_search(
     keyword_only = wts[1] == 0 and threshold is None
     qvec = np.zeros(embedder.dim, dtype=np.float32) if keyword_only else embedder.embed([query])[0]
     db = get_db()
+    if wts[0] > 0:
+        keyword.fill_lengths(db)  # chunks from before FTS lengths were stored: counted once, before the snapshot
     conn = db.connect()
     own = not conn.in_transaction
     if own:
@@ -95,9 +97,7 @@ def run_search(
                 f"SELECT id, metadata FROM kb_docs WHERE kb_id IN ({marks})", [kb["id"] for kb in kbs]
             ).fetchall()
             allowed = {r[0] for r in rows if _matches(json.loads(r[1]), filters)}
-        ranked = index.hybrid(
-            conn, str(db.path), kbs, query, qvec, k=k, threshold=threshold, allowed_docs=allowed, weights=wts
-        )
+        ranked = index.hybrid(conn, db, kbs, query, qvec, k=k, threshold=threshold, allowed_docs=allowed, weights=wts)
         keep = ranked[: max(k, 4 * k if reranker else k)]
         hits = _load_hits(conn, keep, {kb["id"]: kb["name"] for kb in kbs})
     finally:

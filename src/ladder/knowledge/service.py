@@ -115,7 +115,7 @@ def delete_kb(name_or_id: str | KB, *, project_id: str = DEFAULT_PROJECT) -> Non
         doc_ids = [r[0] for r in conn.execute("SELECT id FROM kb_docs WHERE kb_id=?", (kb.id,))]
         blobs = delete_docs(conn, doc_ids)
         conn.execute("DELETE FROM kbs WHERE id=?", (kb.id,))
-    index.forget(str(db.path), kb.id)
+    index.forget(db, kb.id)
     for blob in blobs:
         delete_blob(blob)
 
