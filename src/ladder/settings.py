@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Unset: SQLite at <home>/ladder.db. postgresql://…: the PostgreSQL (with pgvector) that every
     # `ladder serve` and `ladder worker` of a deployment shares (docs/deploy.md).
     database_url: str | None = None
+    # Unset: uploaded files under <home>/blobs. An fsspec URL (s3://bucket/prefix with s3fs,
+    # file:///mnt/shared/ladder): the blob store every machine of a deployment reads and writes.
+    blob_url: str | None = None
     default_model: str = "smollm2-135m-instruct"
     embedding_model: str = "all-minilm-l6-v2"
     prices: dict[str, Price] = Field(default_factory=dict)

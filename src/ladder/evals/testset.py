@@ -117,7 +117,7 @@ def check_test_file(file_id: str, project_id: str, param: str = "test_file", **c
     from ladder.store.files import resolve_file
 
     rec = resolve_file(file_id, project_id, param)
-    read_test_set(Path(rec.blob_path), name=rec.filename, **columns)
+    read_test_set(rec.local_path(), name=rec.filename, **columns)
 
 
 def spread(items: list, n: int | None) -> list:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ladder.errors import InvalidInput, NotFound, TooLarge
 from ladder.ids import check_id, new_id
 from ladder.settings import get_settings
-from ladder.store.blobs import delete_blob, write_blob
+from ladder.store.blobs import delete_blob, local_copy, read_blob, write_blob
 from ladder.store.db import DEFAULT_PROJECT, Database, get_db
 
 PURPOSES = ("fine-tune", "assistants", "batch", "knowledge", "eval")
@@ -46,7 +46,11 @@ class FileRecord:
         return asdict(self)
 
     def read_bytes(self) -> bytes:
-        return Path(self.blob_path).read_bytes()
+        return read_blob(self.blob_path)
+
+    def local_path(self) -> Path:
+        """A path on this machine with the file's bytes (fetched once when blobs live under a URL)."""
+        return local_copy(self.blob_path, self.id)
 
 
 def display_name(filename: str) -> str:
@@ -128,8 +132,8 @@ def create(
         raise InvalidInput(f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}", param="purpose")
     db = db or get_db()
     fid = new_id("file")
-    path, digest = write_blob(fid, data)
-    rec = FileRecord(fid, project_id, display_name(filename), purpose, len(data), digest, str(path), time.time())
+    location, digest = write_blob(fid, data)
+    rec = FileRecord(fid, project_id, display_name(filename), purpose, len(data), digest, location, time.time())
     try:
         db.execute(
             "INSERT INTO files(id, project_id, filename, purpose, bytes, sha256, blob_path, created_at)"
@@ -137,7 +141,7 @@ def create(
             (rec.id, rec.project_id, rec.filename, rec.purpose, rec.bytes, rec.sha256, rec.blob_path, rec.created_at),
         )
     except BaseException:
-        delete_blob(fid)
+        delete_blob(fid, location)
         raise
     return rec
 
@@ -163,4 +167,4 @@ def delete(file_id: str, project_id: str = DEFAULT_PROJECT, db: Database | None 
     db = db or get_db()
     rec = get(file_id, project_id, db)
     db.execute("DELETE FROM files WHERE id=?", (rec.id,))
-    delete_blob(rec.id)
+    delete_blob(rec.id, rec.blob_path)

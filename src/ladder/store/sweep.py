@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ladder.settings import get_settings
 from ladder.store import scratch
-from ladder.store.blobs import stored_blobs
+from ladder.store.blobs import is_url, stored_blobs
 from ladder.store.db import Database, get_db
 
 log = logging.getLogger("ladder.store")
@@ -136,7 +136,8 @@ def sweep_blobs(report: SweepReport, now: float, grace_s: float, db: Database) -
                 blob.unlink(missing_ok=True)
                 report.blobs.append(blob)
                 report.bytes_freed += st.st_size
-    report.missing_blobs = [r["id"] for r in rows if not Path(r["blob_path"]).exists()]
+    # Blobs under LADDER_BLOB_URL are another store's to keep; only local files are checked here.
+    report.missing_blobs = [r["id"] for r in rows if not is_url(r["blob_path"]) and not Path(r["blob_path"]).exists()]
 
 
 def sweep_checkpoints(report: SweepReport, db: Database) -> None:

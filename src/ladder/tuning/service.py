@@ -143,7 +143,7 @@ def create_job(
     try:
         cols = {"input_col": input_col, "output_col": output_col, "system": system}
         # Read the stored bytes in place, under the user's file name: messages name their file.
-        train = read_dataset(Path(train_rec.blob_path), name=train_rec.filename, **cols)
+        train = read_dataset(train_rec.local_path(), name=train_rec.filename, **cols)
         if len(train) < HARD_MINIMUM:
             raise InvalidInput(
                 f"{train_rec.filename}: {len(train)} example(s); fine-tuning needs at least "
@@ -151,7 +151,7 @@ def create_job(
                 code="too_few_examples",
                 param="training_file",
             )
-        valid = read_dataset(Path(val_rec.blob_path), name=val_rec.filename, **cols) if val_rec else []
+        valid = read_dataset(val_rec.local_path(), name=val_rec.filename, **cols) if val_rec else []
         held_out = 0
         if not val_rec:  # no validation file: a stratified slice of the training set (never the test set)
             train, valid = hold_out_validation(train, (hyperparameters or {}).get("validation_split"), seed)
