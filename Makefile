@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install browser bench clean
+.PHONY: demo test test-fast test-postgres lint install browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Every test on SQLite, then the store, knowledge, job and server suites again on a real PostgreSQL
+# with pgvector that the tests start themselves (the pgserver package; nothing to install by hand).
+PG_SUITES := tests/store tests/models/test_registry_and_store.py tests/knowledge tests/tuning tests/evals tests/server
+
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow" --database postgresql $(PG_SUITES)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
+
+test-postgres: $(STAMP)
+	$(BIN)/pytest -q --database postgresql $(PG_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
