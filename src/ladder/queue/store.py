@@ -1,0 +1,301 @@
+"""All the SQL of the `tasks` table: enqueue, claim under a lease, renew, finish, cancel, reclaim.
+
+Semantics mirror the fine-tuning leases (ladder.tuning.leases): a running task belongs to the worker
+whose id it carries while that worker renews its lease; a task whose worker is gone (lease expired,
+or a dead pid on this host) goes back to the queue, and fails after MAX_ATTEMPTS starts. Every
+transition of a running task names its worker in the WHERE clause, so a worker that lost its lease
+can change nothing, and the result is written once: `complete` sets `succeeded` and writes the
+result rows in one transaction, only while the row is still the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ladder.errors import Conflict, NotFound
+from ladder.ids import new_id
+from ladder.queue.config import QueueConfig
+from ladder.store.db import Database, get_db
+
+# A task whose worker dies this many times is failed rather than started again (an eval that gets
+# its worker killed for memory would otherwise be retried forever). Claims count the starts.
+MAX_ATTEMPTS = 3
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+DONE = ("succeeded", "failed", "cancelled")
+
+
+class LeaseLost(Exception):
+    """The task is no longer this worker's (its lease expired and it was reclaimed, or it was cancelled)."""
+
+
+@dataclass
+class Task:
+    id: str
+    project_id: str
+    kind: str
+    status: str
+    params: dict
+    run_id: str | None
+    error: dict | None
+    progress: dict | None
+    cancel_requested: bool
+    worker_id: str | None
+    worker_host: str | None
+    worker_pid: int | None
+    lease_expires_at: float | None
+    attempts: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+    @classmethod
+    def from_row(cls, row) -> Task:
+        def js(v):
+            return json.loads(v) if v else None
+
+        return cls(
+            id=row["id"],
+            project_id=row["project_id"],
+            kind=row["kind"],
+            status=row["status"],
+            params=js(row["params"]) or {},
+            run_id=row["run_id"],
+            error=js(row["error"]),
+            progress=js(row["progress"]),
+            cancel_requested=bool(row["cancel_requested"]),
+            worker_id=row["worker_id"],
+            worker_host=row["worker_host"],
+            worker_pid=row["worker_pid"],
+            lease_expires_at=row["lease_expires_at"],
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What a renewal found: whether the task is still the worker's, and whether a cancel was asked."""
+
+    ours: bool
+    cancel_requested: bool
+
+
+def lease_seconds() -> float:
+    return QueueConfig().lease_s
+
+
+def _json(value: dict | None) -> str | None:
+    return json.dumps(value) if value else None
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ",".join("?" * len(values)) + ")"
+
+
+def enqueue(kind: str, project_id: str, params: dict, db: Database | None = None) -> Task:
+    """A new queued task (`eval-…`, `climb-…`); its inputs are in `params`, by id, never by path."""
+    db = db or get_db()
+    task_id = new_id(kind)
+    db.execute(
+        "INSERT INTO tasks(id, project_id, kind, status, params, created_at) VALUES (?,?,?,?,?,?)",
+        (task_id, project_id, kind, "queued", json.dumps(params), time.time()),
+    )
+    return get(task_id, db=db)
+
+
+def get(task_id: str, project_id: str | None = None, kind: str | None = None, db: Database | None = None) -> Task:
+    """The task (of this project and kind when given), or NotFound naming the id."""
+    row = (db or get_db()).one("SELECT * FROM tasks WHERE id=?", (task_id,))
+    if row is None or (project_id and row["project_id"] != project_id) or (kind and row["kind"] != kind):
+        raise NotFound(f"no task {task_id[:100]!r}", param="id")
+    return Task.from_row(row)
+
+
+def list_tasks(project_id: str, kind: str, limit: int = 50, db: Database | None = None) -> list[Task]:
+    """The project's tasks of one kind, newest first."""
+    rows = (db or get_db()).query(
+        "SELECT * FROM tasks WHERE project_id=? AND kind=? ORDER BY created_at DESC, id LIMIT ?",
+        (project_id, kind, limit),
+    )
+    return [Task.from_row(r) for r in rows]
+
+
+def claim_next(worker_id: str, kinds: Sequence[str], db: Database | None = None) -> Task | None:
+    """Take the oldest queued task of `kinds` for this worker (attempts counted), or None.
+
+    PostgreSQL: the row is locked with FOR UPDATE SKIP LOCKED outside the global write lock, so
+    workers on many machines claim at the same time, each a different row. SQLite: the same
+    statement inside BEGIN IMMEDIATE (one writer at a time does the same).
+    """
+    db = db or get_db()
+    waiting = "SELECT 1 FROM tasks WHERE status='queued' AND kind IN " + _in(kinds) + " LIMIT 1"
+    if db.one(waiting, tuple(kinds)) is None:  # idle workers poll with a read, never a write lock
+        return None
+    pg = db.engine == "postgresql"
+    now = time.time()
+    sql = (
+        "UPDATE tasks SET status='running', worker_id=?, worker_host=?, worker_pid=?, lease_expires_at=?,"
+        " attempts=attempts+1, started_at=COALESCE(started_at, ?), progress=NULL"
+        " WHERE id = (SELECT id FROM tasks WHERE status='queued' AND kind IN " + _in(kinds) + ""
+        " ORDER BY created_at, id LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if pg else "") + ")"
+        " RETURNING *"
+    )
+    args = (worker_id, socket.gethostname(), os.getpid(), now + lease_seconds(), now, *kinds)
+    with db.tx(exclusive=not pg) as conn:
+        row = conn.execute(sql, args).fetchone()
+    return Task.from_row(row) if row is not None else None
+
+
+def renew(task_id: str, worker_id: str, progress: dict | None = None, db: Database | None = None) -> Lease:
+    """Extend the lease (and record progress) while the task is still this worker's."""
+    with (db or get_db()).tx() as conn:
+        row = conn.execute(
+            "UPDATE tasks SET lease_expires_at=?, progress=COALESCE(?, progress)"
+            " WHERE id=? AND worker_id=? AND status='running' RETURNING cancel_requested",
+            (time.time() + lease_seconds(), _json(progress), task_id, worker_id),
+        ).fetchone()
+    return Lease(row is not None, bool(row and row["cancel_requested"]))
+
+
+def cancel_requested(task_id: str, db: Database | None = None) -> bool:
+    row = (db or get_db()).one("SELECT cancel_requested FROM tasks WHERE id=?", (task_id,))
+    return bool(row and row["cancel_requested"])
+
+
+def complete(
+    task_id: str,
+    worker_id: str,
+    run_id: str,
+    save: Callable[[], None],
+    progress: dict | None = None,
+    db: Database | None = None,
+) -> str:
+    """Record success and write the result (`save`) in one transaction, only while the task is ours.
+
+    A cancel asked for meanwhile wins: the task ends `cancelled` and nothing is saved. Returns the
+    final status; raises LeaseLost (nothing written) when another worker owns the task now.
+    """
+    db = db or get_db()
+    with db.tx() as conn:
+        row = conn.execute(
+            "UPDATE tasks SET status=CASE WHEN cancel_requested=1 THEN 'cancelled' ELSE 'succeeded' END,"
+            " run_id=CASE WHEN cancel_requested=1 THEN NULL ELSE ? END, finished_at=?, lease_expires_at=NULL,"
+            " progress=COALESCE(?, progress) WHERE id=? AND worker_id=? AND status='running' RETURNING status",
+            (run_id, time.time(), _json(progress), task_id, worker_id),
+        ).fetchone()
+        if row is None:
+            raise LeaseLost(task_id)
+        if row["status"] == "succeeded":
+            save()  # joins this transaction: the result rows commit with the status, or neither does
+        return row["status"]
+
+
+def end(
+    task_id: str,
+    worker_id: str,
+    status: str,
+    error: dict | None = None,
+    progress: dict | None = None,
+    db: Database | None = None,
+) -> bool:
+    """End a running task of this worker as `failed` (error: {code, message}) or `cancelled`."""
+    if status not in ("failed", "cancelled"):
+        raise ValueError(f"a task ends failed or cancelled here, not {status!r}")
+    cur = (db or get_db()).execute(
+        "UPDATE tasks SET status=?, error=?, finished_at=?, lease_expires_at=NULL, progress=COALESCE(?, progress)"
+        " WHERE id=? AND worker_id=? AND status='running'",
+        (status, _json(error), time.time(), _json(progress), task_id, worker_id),
+    )
+    return cur.rowcount == 1
+
+
+def release(task_id: str, worker_id: str, db: Database | None = None) -> bool:
+    """A worker asked to stop hands its task back to the queue (not counted as an attempt)."""
+    cur = (db or get_db()).execute(
+        "UPDATE tasks SET status='queued', worker_id=NULL, worker_host=NULL, worker_pid=NULL,"
+        " lease_expires_at=NULL, attempts=CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+        " WHERE id=? AND worker_id=? AND status='running'",
+        (task_id, worker_id),
+    )
+    return cur.rowcount == 1
+
+
+def request_cancel(task_id: str, project_id: str, kind: str, db: Database | None = None) -> Task:
+    """Cancel: a queued task ends at once; a running one is flagged and its worker stops at the next item."""
+    db = db or get_db()
+    task = get(task_id, project_id, kind, db)
+    with db.tx() as conn:
+        row = conn.execute(
+            "UPDATE tasks SET cancel_requested=1,"
+            " status=CASE WHEN status='queued' THEN 'cancelled' ELSE status END,"
+            " finished_at=CASE WHEN status='queued' THEN ? ELSE finished_at END"
+            " WHERE id=? AND status IN ('queued','running') RETURNING id",
+            (time.time(), task.id),
+        ).fetchone()
+    if row is None:
+        current = get(task_id, db=db)
+        raise Conflict(f"{kind} {task_id} already {current.status}; nothing to cancel", param="id")
+    return get(task_id, db=db)
+
+
+def pending(kinds: Sequence[str], db: Database | None = None) -> bool:
+    """Whether a task of these kinds is queued or running anywhere."""
+    return (db or get_db()).one(
+        "SELECT 1 FROM tasks WHERE status IN ('queued','running') AND kind IN " + _in(kinds) + " LIMIT 1",
+        tuple(kinds),
+    ) is not None
+
+
+def reclaim_stale(db: Database | None = None) -> list[str]:
+    """Running tasks whose worker is gone go back to the queue (cancelled if asked; failed after MAX_ATTEMPTS)."""
+    from ladder.tuning.leases import pid_dead
+
+    db = db or get_db()
+    now = time.time()
+    reclaimed = []
+    for r in db.query(
+        "SELECT id, kind, worker_id, worker_pid, worker_host, lease_expires_at, attempts, cancel_requested"
+        " FROM tasks WHERE status='running'"
+    ):
+        if not ((r["lease_expires_at"] or 0) < now or pid_dead(r["worker_pid"], r["worker_host"])):
+            continue
+        if r["cancel_requested"]:
+            status, error = "cancelled", None
+        elif r["attempts"] >= MAX_ATTEMPTS:
+            status = "failed"
+            error = {
+                "code": "worker_died",
+                "message": f"the worker running this {r['kind']} stopped {r['attempts']} times before it"
+                " finished (killed, out of memory, or its machine went away), so it is not started again;"
+                f" free memory (or run `ladder worker` with fewer slots) and start a new {r['kind']}",
+            }
+        else:
+            status, error = "queued", None
+        done = status != "queued"
+        # Guarded by the worker and lease read above: a worker that renewed meanwhile keeps its task.
+        cur = db.execute(
+            "UPDATE tasks SET status=?, error=?, finished_at=?, worker_id=NULL, worker_host=NULL, worker_pid=NULL,"
+            " lease_expires_at=NULL WHERE id=? AND status='running' AND worker_id=? AND lease_expires_at=?",
+            (
+                status,
+                _json(error),
+                now if done else None,
+                r["id"],
+                r["worker_id"],
+                r["lease_expires_at"],
+            ),
+        )
+        if cur.rowcount:
+            reclaimed.append(r["id"])
+    return reclaimed
