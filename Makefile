@@ -30,13 +30,13 @@ PG_SUITES := tests/store tests/models/test_registry_and_store.py tests/knowledge
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q
-	$(BIN)/pytest -q -m "not slow" --database postgresql $(PG_SUITES)
+	$(BIN)/pytest -q -m "not slow and not sqlite_only" --database postgresql $(PG_SUITES)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
 test-postgres: $(STAMP)
-	$(BIN)/pytest -q --database postgresql $(PG_SUITES)
+	$(BIN)/pytest -q -m "not sqlite_only" --database postgresql $(PG_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

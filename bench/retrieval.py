@@ -1,8 +1,8 @@
-"""Retrieval quality on covid_faq: BM25 (FTS5) alone, MiniLM dense alone and hybrid RRF, side by side.
+"""Retrieval quality on covid_faq: keyword search alone, MiniLM dense alone and hybrid RRF, side by side.
 
 One document per FAQ entry (question + answer); the queries are the human paraphrases in
 question_pairs.csv (similar=1); the answering document is the entry whose question is question_1.
-Run: .venv/bin/python bench/retrieval.py [--k 5]
+Run: .venv/bin/python bench/retrieval.py [--k 5] [--database pgserver|postgresql://…]
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import database  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "covid_faq"
 CONFIGS = {
-    "bm25 (FTS5)": {"bm25": 1.0, "dense": 0.0},
+    "keyword": {"bm25": 1.0, "dense": 0.0},  # FTS5 BM25 on SQLite, ts_rank on PostgreSQL
     "dense (MiniLM)": {"bm25": 0.0, "dense": 1.0},
     "hybrid (RRF)": None,
 }
@@ -59,6 +62,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--data", type=Path, default=DATA)
+    database.add_argument(ap)
     args = ap.parse_args()
     if not (args.data / "faq.csv").exists():
         print(f"skipped: {args.data} is absent")
@@ -68,6 +72,7 @@ def main() -> int:
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="ladder-bench-retrieval-"))
     os.environ["LADDER_HOME"] = str(work / "home")
+    engine = database.use(args.database, work)
     from ladder.knowledge import service
     from ladder.knowledge.evaluate import doc_ranking, scores
 
@@ -92,7 +97,7 @@ def main() -> int:
         n = len(qs)
         lat.sort()
         rows.append((label, totals["recall"] / n, totals["rr"] / n, totals["ndcg"] / n, lat[n // 2]))
-    print(f"\ncovid_faq: {len(qs)} paraphrased questions, {len(by_faq)} documents, k={args.k}")
+    print(f"\ncovid_faq on {engine}: {len(qs)} paraphrased questions, {len(by_faq)} documents, k={args.k}")
     print(f"{'method':<16} {'recall@' + str(args.k):>9} {'MRR':>7} {'nDCG@10':>8} {'p50 ms':>7}")
     for label, recall, mrr, ndcg, p50 in rows:
         print(f"{label:<16} {recall:>9.3f} {mrr:>7.3f} {ndcg:>8.3f} {p50:>7.1f}")

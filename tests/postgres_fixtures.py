@@ -76,7 +76,7 @@ def postgres_url(postgres) -> str:
 @pytest.fixture
 def database_url(request) -> str | None:
     """The LADDER_DATABASE_URL every test runs under: None on SQLite, a fresh database with --database postgresql."""
-    if request.config.getoption("--database") != "postgresql":
+    if request.config.getoption("--database") != "postgresql" or request.node.get_closest_marker("sqlite_only"):
         yield None
         return
     pg = request.getfixturevalue("postgres")

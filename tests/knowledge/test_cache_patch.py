@@ -10,7 +10,7 @@ from ladder.knowledge import delta, index, keyword, service
 from ladder.store.db import get_db
 from tests.knowledge.conftest import HashEmbedder
 
-pytestmark = pytest.mark.usefixtures("fake_embedder")
+pytestmark = [pytest.mark.usefixtures("fake_embedder"), pytest.mark.sqlite_only]
 
 WORDS = ["zebra", "otter", "heron", "lynx", "badger", "falcon", "walrus", "bison", "lemur", "gecko"]
 
@@ -22,7 +22,7 @@ def doc(i: int) -> bytes:
 
 
 def cached(kb_id: str):
-    return index._cache[(str(get_db().path), kb_id)], keyword._cache(get_db()).kbs[kb_id]
+    return index.vector_cache(get_db()).matrices[kb_id], keyword._cache(get_db()).kbs[kb_id]
 
 
 def cold(kb_id: str):
@@ -86,8 +86,7 @@ def test_new_rows_append_in_place_while_an_older_matrix_stays_valid():
     np.testing.assert_array_equal(old.vectors, before)  # what an older search sees did not move
     service.add_document("kb1", "other.txt", doc(101))
     # patched again from the older matrix (as a search on an older snapshot would): a new buffer
-    path = str(get_db().path)
-    index._cache[(path, kb.id)] = old
+    index.vector_cache(get_db()).matrices[kb.id] = old
     service.search(["kb1"], "zebra", k=5)
     newest, _ = cached(kb.id)
     assert newest.store is not old.store and len(newest.rowids) == len(old.rowids) + 2

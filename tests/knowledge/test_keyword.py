@@ -10,6 +10,8 @@ from ladder.knowledge import keyword
 from ladder.knowledge.records import rowid_range
 from ladder.store.db import get_db
 
+pytestmark = pytest.mark.sqlite_only  # FTS5 and the in-memory BM25 are the SQLite engine's
+
 DEPTH = 20
 
 

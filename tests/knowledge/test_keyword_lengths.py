@@ -27,6 +27,8 @@ from tests.knowledge.test_keyword import (
     top,
 )
 
+pytestmark = pytest.mark.sqlite_only  # FTS5 and the in-memory BM25 are the SQLite engine's
+
 
 @pytest.fixture
 def corpus():

@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import typer  # noqa: E402
 
-from ladder.cli import admin, bots, chat, climb, data, demo, evals, kb, models, serve, tune, usage, worker  # noqa: E402
+from ladder.cli import admin, bots, chat, climb, data, db, demo, evals, kb, models, serve, tune, usage, worker  # noqa: E402
 
 app = typer.Typer(
     name="ladder",
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
-for area in (chat, demo, kb, data, tune, bots, evals, climb, serve, usage, admin, worker):
+for area in (chat, demo, kb, data, tune, bots, evals, climb, serve, usage, admin, db, worker):
     area.register(app)
 
 

@@ -76,26 +76,49 @@ class _Matrix:
         return self.store.data[: len(self.rowids)]
 
 
-_cache: dict[tuple[str, str], _Matrix] = {}
-_cache_lock = threading.Lock()
+class VectorCache:
+    """The vector matrices of one database handle's KBs, and the threads that run keyword searches
+    beside the cosines: kept in `db.caches`, so they live and die with the handle."""
+
+    def __init__(self):
+        self.matrices: dict[str, _Matrix] = {}
+        self.lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ladder-keyword")
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+
+def vector_cache(db: Database) -> VectorCache:
+    with db.caches_lock:
+        return db.caches.setdefault("vectors", VectorCache())  # type: ignore[return-value]
 
 
 def forget(db: Database, kb_id: str) -> None:
-    with _cache_lock:
-        _cache.pop((str(db.path), kb_id), None)
-    keyword.forget(db, kb_id)
+    cache = vector_cache(db)
+    with cache.lock:
+        cache.matrices.pop(kb_id, None)
+    if db.engine == "sqlite":
+        keyword.forget(db, kb_id)
 
 
-def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
+def load_matrix(conn: sqlite3.Connection, db: Database, kb: dict) -> _Matrix:
     """The KB's vectors, brought up to the KB's generation in the database when it moved on: the
     cached matrix patched with the rows added and removed since, or read again whole after a
     reindex or a large change."""
-    key = (db_path, kb["id"])
-    with _cache_lock:
-        cached = _cache.get(key)
+    cache = vector_cache(db)
+    with cache.lock:
+        cached = cache.matrices.get(kb["id"])
     if cached is not None and cached.generation == kb["generation"]:
         return cached
-    matrix = _patched(conn, cached, kb) if cached is not None else None
+    matrix = _patched(conn, cached, kb, cache.lock) if cached is not None else None
     if matrix is None:
         rows = conn.execute(
             "SELECT rowid, doc_id, embedding FROM kb_chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
@@ -104,12 +127,12 @@ def load_matrix(conn: sqlite3.Connection, db_path: str, kb: dict) -> _Matrix:
         rowids, doc_ids, vectors = _arrays(rows, kb["embed_dim"])
         alive = np.ones(len(rowids), dtype=bool)
         matrix = _Matrix(kb["generation"], kb["vectors_version"], rowids, doc_ids, alive, _Store(vectors))
-    with _cache_lock:
-        _cache[key] = matrix
+    with cache.lock:
+        cache.matrices[kb["id"]] = matrix
     return matrix
 
 
-def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict) -> _Matrix | None:
+def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict, lock: threading.Lock) -> _Matrix | None:
     """`cached` with the rows gone marked dead and the rows added since appended; None when it must
     be read whole (a reindex changed vectors in place, or the change or the dead rows are many)."""
     if cached.vectors_version != kb["vectors_version"] or cached.vectors.shape[1] != kb["embed_dim"]:
@@ -121,7 +144,7 @@ def _patched(conn: sqlite3.Connection, cached: _Matrix, kb: dict) -> _Matrix | N
     rowids, doc_ids, vectors = _read_rows(conn, kb["embed_dim"], change.added.tolist())
     n_old, n_new = len(cached.rowids), len(cached.rowids) + len(rowids)
     store = cached.store
-    with _cache_lock:
+    with lock:
         in_place = store.filled == n_old and len(store.data) >= n_new
         if in_place:
             store.filled = n_new
@@ -180,9 +203,6 @@ def parse_weights(weights: dict | None) -> tuple[float, float]:
     return wb, wd
 
 
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ladder-keyword")
-
-
 def _keyword_ranks(conn, db: Database, kbs: list[dict], words: list[str], allowed_docs, depth: int) -> dict:
     """rowid -> 1-based rank in the keyword list. Per KB over its rowid range; the scores use the
     statistics of the one FTS table, so they compare across KBs."""
@@ -211,11 +231,12 @@ def hybrid(
     """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first."""
     wb, wd = weights
     depth = depth or max(MIN_CANDIDATES, 4 * k)
-    matrices = [load_matrix(conn, str(db.path), kb) for kb in kbs]
+    matrices = [load_matrix(conn, db, kb) for kb in kbs]
     words = keyword.query_words(query) if wb > 0 else []
     # The keyword side runs in a worker thread while this one computes the cosines (both let go of
     # the GIL); only the worker touches the connection until it is done.
-    pending = _pool.submit(_keyword_ranks, conn, db, kbs, words, allowed_docs, depth) if words else None
+    pool = vector_cache(db).pool()
+    pending = pool.submit(_keyword_ranks, conn, db, kbs, words, allowed_docs, depth) if words else None
     try:
         sims_by_kb = [_cosines(m.vectors, qvec) for m in matrices]
         for m, sims in zip(matrices, sims_by_kb, strict=True):

@@ -27,6 +27,7 @@ from ladder.knowledge.records import (
     find_docs,
     find_kb,
     next_rowids,
+    vector_param,
 )
 from ladder.store import files
 from ladder.store.blobs import delete_blob
@@ -82,13 +83,13 @@ def add_document(
     check_model(kb, emb)
     name = files.display_name(filename if isinstance(filename, str) else str(filename))
     digest = hashlib.sha256(data).hexdigest()
-    conn = db.connect()
-    same = conn.execute("SELECT * FROM kb_docs WHERE kb_id=? AND source_sha256=?", (kb.id, digest)).fetchall()
+    same = db.query("SELECT * FROM kb_docs WHERE kb_id=? AND source_sha256=?", (kb.id, digest))
     if same:
         return AddResult(name, "unchanged", [doc_from_row(r) for r in same])
-    existing = conn.execute("SELECT id FROM kb_docs WHERE kb_id=? AND source=?", (kb.id, name)).fetchall()
+    existing = db.query("SELECT id FROM kb_docs WHERE kb_id=? AND source=?", (kb.id, name))
     if existing and policy == "skip":
-        return AddResult(name, "skipped", find_docs(conn, kb.id, name))
+        with db.snapshot() as conn:
+            return AddResult(name, "skipped", find_docs(conn, kb.id, name))
 
     fmt, parsed = parse_upload(name, data, text_column=text_column)
     docs = [(p, chunk_sections(p.sections, kb.chunk_size, kb.chunk_overlap, emb.count_tokens)) for p in parsed]
@@ -151,12 +152,15 @@ def add_document(
                     ),
                 )
                 rowids = next_rowids(conn, kb.id, len(chunks))
-                # bm25()'s column sizes, counted by kb_fts's tokenizer (keyword search reads them here)
-                lengths = keyword.fts_lengths(conn, [(c.text, c.heading) for c in chunks])
+                if db.engine == "sqlite":
+                    # bm25()'s column sizes, counted by kb_fts's tokenizer (keyword search reads them here)
+                    lengths = keyword.fts_lengths(conn, [(c.text, c.heading) for c in chunks])
+                    cols, marks = ", fts_text_len, fts_heading_len", ",?,?"
+                else:  # PostgreSQL's full-text search keeps its own lengths in the tsvector
+                    lengths, cols, marks = [()] * len(chunks), "", ""
                 conn.executemany(
                     "INSERT INTO kb_chunks(rowid, id, kb_id, doc_id, position, text, heading, page, tokens,"
-                    " chunk_size, chunk_overlap, embedding, fts_text_len, fts_heading_len)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f" chunk_size, chunk_overlap, embedding{cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?{marks})",
                     [
                         (
                             rowids[i],
@@ -170,7 +174,7 @@ def add_document(
                             c.tokens,
                             kb.chunk_size,
                             kb.chunk_overlap,
-                            vectors[row + i].tobytes(),
+                            vector_param(db.engine, vectors[row + i]),
                             *lengths[i],
                         )
                         for i, c in enumerate(chunks)

@@ -7,6 +7,8 @@ import re
 import sqlite3
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ladder.errors import InvalidInput, NotFound
 from ladder.store.db import Database
 
@@ -99,8 +101,8 @@ def doc_from_row(row: sqlite3.Row) -> Doc:
 def find_kb(db: Database | sqlite3.Connection, ref, project_id: str) -> KB:
     """A KB by name or id, only inside the project: another project's KB is simply not found."""
     key = ref.id if isinstance(ref, KB) else ref
-    conn = db if isinstance(db, sqlite3.Connection) else db.connect()
-    row = conn.execute("SELECT * FROM kbs WHERE project_id=? AND (id=? OR name=?)", (project_id, key, key)).fetchone()
+    sql, args = "SELECT * FROM kbs WHERE project_id=? AND (id=? OR name=?)", (project_id, key, key)
+    row = db.one(sql, args) if hasattr(db, "one") else db.execute(sql, args).fetchone()  # a Database or a connection
     if row is None:
         raise NotFound(f"no knowledge base {key!r}; `ladder kb list` shows the ones there are", param="kb")
     return kb_from_row(row)
@@ -152,3 +154,12 @@ def rowid_range(num: int) -> tuple[int, int]:
 
 def bump_generation(conn: sqlite3.Connection, kb_id: str) -> None:
     conn.execute("UPDATE kbs SET generation = generation + 1 WHERE id=?", (kb_id,))
+
+
+def vector_param(engine: str, vec: np.ndarray) -> bytes | str:
+    """A chunk's embedding as its column takes it: float32 bytes on SQLite, pgvector's text on PostgreSQL."""
+    if engine == "postgresql":
+        from ladder.knowledge.pg_search import vector_literal
+
+        return vector_literal(vec)
+    return np.asarray(vec, dtype=np.float32).tobytes()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from ladder.errors import Conflict, InvalidInput
-from ladder.knowledge import index, keyword
+from ladder.knowledge import index, keyword, pg_search
 from ladder.knowledge.embedder import Embedder
 from ladder.knowledge.index import Hit
 from ladder.knowledge.records import find_kb
@@ -64,13 +64,10 @@ def run_search(
     keyword_only = wts[1] == 0 and threshold is None
     qvec = np.zeros(embedder.dim, dtype=np.float32) if keyword_only else embedder.embed([query])[0]
     db = get_db()
-    if wts[0] > 0:
+    if wts[0] > 0 and db.engine == "sqlite":
         keyword.fill_lengths(db)  # chunks from before FTS lengths were stored: counted once, before the snapshot
-    conn = db.connect()
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")  # one snapshot: generation, vectors, keyword index and texts agree
-    try:
+    # One snapshot: generation, vectors, keyword index and texts agree.
+    with db.snapshot() as conn:
         kbs = []
         for name in dict.fromkeys(names):
             kb = find_kb(conn, name, project_id)
@@ -97,12 +94,13 @@ def run_search(
                 f"SELECT id, metadata FROM kb_docs WHERE kb_id IN ({marks})", [kb["id"] for kb in kbs]
             ).fetchall()
             allowed = {r[0] for r in rows if _matches(json.loads(r[1]), filters)}
-        ranked = index.hybrid(conn, db, kbs, query, qvec, k=k, threshold=threshold, allowed_docs=allowed, weights=wts)
+        args = dict(k=k, threshold=threshold, allowed_docs=allowed, weights=wts)
+        if db.engine == "postgresql":
+            ranked = pg_search.hybrid(conn, kbs, query, qvec, **args)
+        else:
+            ranked = index.hybrid(conn, db, kbs, query, qvec, **args)
         keep = ranked[: max(k, 4 * k if reranker else k)]
         hits = _load_hits(conn, keep, {kb["id"]: kb["name"] for kb in kbs})
-    finally:
-        if own:
-            conn.execute("COMMIT")
     if reranker is not None:
         hits = reranker.rerank(query, hits)
     return hits[:k]

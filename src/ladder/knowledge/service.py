@@ -9,7 +9,7 @@ import numpy as np
 
 from ladder.errors import Conflict, NotFound
 from ladder.ids import new_id
-from ladder.knowledge import index
+from ladder.knowledge import index, pg_search
 from ladder.knowledge.chunking import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
@@ -35,6 +35,7 @@ from ladder.knowledge.records import (
     find_docs,
     find_kb,
     kb_from_row,
+    vector_param,
 )
 from ladder.knowledge.rerank import Reranker
 from ladder.store.blobs import delete_blob
@@ -78,11 +79,14 @@ def create_kb(
         if conn.execute("SELECT 1 FROM kbs WHERE project_id=? AND name=?", (project_id, name)).fetchone():
             raise Conflict(f"a knowledge base named {name!r} already exists", param="name")
         kb_id = new_id("kb")
-        conn.execute(
+        num = conn.execute(
             "INSERT INTO kbs(id, project_id, name, num, chunk_size, chunk_overlap, embed_model, embed_dim,"
-            " generation, created_at) VALUES (?,?,?,(SELECT COALESCE(MAX(num), 0) + 1 FROM kbs),?,?,?,?,0,?)",
+            " generation, created_at) VALUES (?,?,?,(SELECT COALESCE(MAX(num), 0) + 1 FROM kbs),?,?,?,?,0,?)"
+            " RETURNING num",
             (kb_id, project_id, name, size, overlap, emb.name, emb.dim, time.time()),
-        )
+        ).fetchone()[0]
+        if db.engine == "postgresql":
+            pg_search.create_vector_index(conn, kb_id, num, emb.dim)
     return get_kb(kb_id, project_id=project_id)
 
 
@@ -90,9 +94,8 @@ def get_kb(name_or_id: str | KB, *, project_id: str = DEFAULT_PROJECT) -> KB:
     db = get_db()
     kb = find_kb(db, name_or_id, project_id)
     counts = db.one(
-        "SELECT (SELECT COUNT(*) FROM kb_docs WHERE kb_id=:k) AS d,"
-        " (SELECT COUNT(*) FROM kb_chunks WHERE kb_id=:k) AS c",
-        {"k": kb.id},
+        "SELECT (SELECT COUNT(*) FROM kb_docs WHERE kb_id=?) AS d, (SELECT COUNT(*) FROM kb_chunks WHERE kb_id=?) AS c",
+        (kb.id, kb.id),
     )
     kb.docs, kb.chunks = counts["d"], counts["c"]
     return kb
@@ -115,6 +118,8 @@ def delete_kb(name_or_id: str | KB, *, project_id: str = DEFAULT_PROJECT) -> Non
         doc_ids = [r[0] for r in conn.execute("SELECT id FROM kb_docs WHERE kb_id=?", (kb.id,))]
         blobs = delete_docs(conn, doc_ids)
         conn.execute("DELETE FROM kbs WHERE id=?", (kb.id,))
+        if db.engine == "postgresql":
+            pg_search.drop_vector_index(conn, kb.num)
     index.forget(db, kb.id)
     for blob in blobs:
         delete_blob(blob)
@@ -200,9 +205,11 @@ def reindex(
     latency = (time.perf_counter() - start) * 1000
     with db.tx() as conn:
         find_kb(conn, found.id, project_id)
+        if db.engine == "postgresql":
+            pg_search.drop_vector_index(conn, found.num)
         conn.executemany(
             "UPDATE kb_chunks SET embedding=? WHERE rowid=?",
-            [(vectors[i].tobytes(), r["rowid"]) for i, r in enumerate(rows)],
+            [(vector_param(db.engine, vectors[i]), r["rowid"]) for i, r in enumerate(rows)],
         )
         # Chunks added meanwhile by another process with the old model would now be mixed: refuse.
         if conn.execute("SELECT COUNT(*) FROM kb_chunks WHERE kb_id=?", (found.id,)).fetchone()[0] > len(rows):
@@ -211,6 +218,8 @@ def reindex(
             "UPDATE kbs SET embed_model=?, embed_dim=?, vectors_version = vectors_version + 1 WHERE id=?",
             (emb.name, emb.dim, found.id),
         )
+        if db.engine == "postgresql":  # built again at once over the new vectors (and their dimension)
+            pg_search.create_vector_index(conn, found.id, found.num, emb.dim)
         bump_generation(conn, found.id)
         if rows:
             record(

@@ -123,10 +123,20 @@ class Database:
         return applied_now
 
     def close(self) -> None:
+        close_caches(self.caches)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def close_caches(caches: dict[str, object]) -> None:
+    """Let a handle's caches release what they hold (thread pools)."""
+    for cache in caches.values():
+        close = getattr(cache, "close", None)
+        if close is not None:
+            close()
+    caches.clear()
 
 
 _dbs: dict[str, Database] = {}

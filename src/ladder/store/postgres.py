@@ -215,6 +215,9 @@ class PostgresDatabase:
         return applied_now
 
     def close(self) -> None:
+        from ladder.store.db import close_caches
+
+        close_caches(self.caches)
         self.pool.close()
 
 

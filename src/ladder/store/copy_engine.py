@@ -1,0 +1,104 @@
+"""`ladder db migrate-to`: copy a SQLite install's database into an empty PostgreSQL one.
+
+Every table is copied in one PostgreSQL transaction (all or nothing), in foreign-key order, with the
+columns both schemas have. Vectors go from SQLite's float32 blobs to pgvector values, each knowledge
+base gets its HNSW index, and identity sequences continue after the copied ids. The SQLite file is
+only read. Blobs (uploads, adapters, checkpoints) stay where LADDER_HOME keeps them: they are
+referenced by path, so the servers and workers of the new deployment need that folder (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ladder.store.db import Database
+from ladder.store.postgres import PostgresDatabase
+
+# Foreign-key order. ft_worker (a live process's lease) and schema_migrations are not data.
+TABLES = [
+    "projects",
+    "files",
+    "models",
+    "usage",
+    "kbs",
+    "kb_docs",
+    "kb_chunks",
+    "ft_jobs",
+    "ft_events",
+    "ft_checkpoints",
+    "bots",
+    "eval_runs",
+    "eval_items",
+    "response_cache",
+    "climbs",
+    "api_keys",
+]
+IDENTITY = {"usage": "id", "ft_events": "seq"}
+BATCH = 500
+
+
+@dataclass
+class CopyReport:
+    rows: dict[str, int]
+
+    def summary(self) -> str:
+        total = sum(self.rows.values())
+        parts = ", ".join(f"{n} {t}" for t, n in self.rows.items() if n)
+        return f"copied {total} rows ({parts or 'nothing'})"
+
+
+def _columns(db, table: str) -> list[str]:
+    if db.engine == "sqlite":
+        return [r[1] for r in db.query(f"PRAGMA table_info({table})")]
+    rows = db.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name=? AND is_generated='NEVER'"
+        " ORDER BY ordinal_position",
+        (table,),
+    )
+    return [r[0] for r in rows]
+
+
+def copy_sqlite_to_postgres(
+    source: Database, target: PostgresDatabase, *, on_table: Callable[[str, int], None] | None = None
+) -> CopyReport:
+    """Copy everything; refuses a target that already holds data (beyond its default project)."""
+    from ladder.knowledge.pg_search import create_vector_index, vector_literal
+
+    taken = [t for t in TABLES if t != "projects" and target.one(f"SELECT 1 FROM {t} LIMIT 1")]
+    if taken or target.one("SELECT COUNT(*) FROM projects")[0] > 1:
+        raise ValueError(
+            "the target database is not empty (it has rows in: "
+            + ", ".join(taken or ["projects"])
+            + "); migrate into a new database"
+        )
+    rows: dict[str, int] = {}
+    with target.tx() as out:
+        out.execute("DELETE FROM projects")  # the migration's default project; the source has its own
+        for table in TABLES:
+            cols = [c for c in _columns(source, table) if c in set(_columns(target, table))]
+            names = ", ".join(cols)
+            marks = ", ".join("?" for _ in cols)
+            vec = cols.index("embedding") if "embedding" in cols else None
+            n = 0
+            cur = source.connect().execute(f"SELECT {names} FROM {table}")
+            while batch := cur.fetchmany(BATCH):
+                values = [list(r) for r in batch]
+                if vec is not None:
+                    for v in values:
+                        v[vec] = vector_literal(np.frombuffer(v[vec], dtype=np.float32))
+                out.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
+                n += len(values)
+            rows[table] = n
+            if on_table:
+                on_table(table, n)
+        for table, col in IDENTITY.items():
+            out.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'),"
+                f" COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)"
+            )
+        for kb in out.execute("SELECT id, num, embed_dim FROM kbs").fetchall():
+            create_vector_index(out, kb[0], kb[1], kb[2])
+    return CopyReport(rows)
