@@ -8,7 +8,8 @@
   and whether its top 50 equals FTS5's), FTS5's own `ORDER BY bm25()` and `rank_bm25.BM25Okapi`
   (get_scores + top 50) on the same corpus and the same query words, side by side, and the speed
   ratios; and the one-time count of the FTS lengths of a KB written before they were stored.
-Run: .venv/bin/python bench/search_scale.py [--sizes 10000 100000] [--queries 200]
+Run: .venv/bin/python bench/search_scale.py [--sizes 10000 100000] [--queries 200] [--database pgserver]
+On PostgreSQL the scale part is bench/pg_scale.py (pgvector HNSW, full-text search, HNSW recall).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import database  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -187,6 +191,19 @@ def bench_ingest(n_chunks: int, rng: np.random.Generator, vocab: list[str]) -> d
     return {"chunks": r.chunks, "seconds": took, "chunks_per_s": r.chunks / took}
 
 
+def corpus(size: int, n_queries: int, rng, vocab: list[str], real) -> tuple[list[str], list[str]]:
+    """(chunk texts, queries): real sentences and questions when the datasets are there."""
+    texts = sentence_texts(size, real[0], rng) if real else synthetic_texts(size, vocab, rng)
+    queries = []
+    if real:  # real questions (covid_qa, banking77)
+        queries = list(dict.fromkeys(real[1][i] for i in rng.integers(0, len(real[1]), n_queries * 2)))[:n_queries]
+    for i in rng.integers(0, size, n_queries - len(queries)):
+        words = texts[i].split()
+        picks = rng.choice(len(words), size=4, replace=False)
+        queries.append(" ".join(words[j] for j in picks) + " " + vocab[int(rng.integers(len(vocab)))])
+    return texts, queries
+
+
 def bench_scale(
     size: int,
     n_queries: int,
@@ -199,16 +216,9 @@ def bench_scale(
     from ladder.knowledge.records import rowid_range
     from ladder.store.db import get_db
 
-    texts = sentence_texts(size, real[0], rng) if real else synthetic_texts(size, vocab, rng)
+    texts, queries = corpus(size, n_queries, rng, vocab, real)
     kb = service.create_kb(f"scale{size}", embedder=MetaOnly())
     fill_s = fill(kb.id, texts, rng)
-    queries = []
-    if real:  # real questions (covid_qa, banking77)
-        queries = list(dict.fromkeys(real[1][i] for i in rng.integers(0, len(real[1]), n_queries * 2)))[:n_queries]
-    for i in rng.integers(0, size, n_queries - len(queries)):
-        words = texts[i].split()
-        picks = rng.choice(len(words), size=4, replace=False)
-        queries.append(" ".join(words[j] for j in picks) + " " + vocab[int(rng.integers(len(vocab)))])
     qvecs = rng.standard_normal((n_queries, 384)).astype(np.float32)
     qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
     fake = MetaOnly(dict(zip(queries, qvecs, strict=True)))
@@ -310,20 +320,24 @@ def main() -> int:
     ap.add_argument("--ingest-chunks", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for MiniLM (the cores are shared)")
     ap.add_argument("--no-real-query", action="store_true", help="skip the MiniLM end-to-end timings")
+    ap.add_argument("--no-ingest", action="store_true", help="skip the MiniLM ingest timing")
+    database.add_argument(ap)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ladder-bench-scale-"))
     os.environ["LADDER_HOME"] = str(work / "home")
+    engine = database.use(args.database, work)
     rng = np.random.default_rng(0)
     vocab = vocabulary(30_000, rng)
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"machine: {os.cpu_count()} CPU cores; torch threads {args.threads}")
-    ing = bench_ingest(args.ingest_chunks, rng, vocab)
-    print(
-        f"ingest: {ing['chunks']} chunks parsed, chunked, embedded (MiniLM) and indexed in {ing['seconds']:.1f} s"
-        f" = {ing['chunks_per_s']:.1f} chunks/s"
-    )
+    print(f"machine: {os.cpu_count()} CPU cores; torch threads {args.threads}; store: {engine}")
+    if not args.no_ingest:
+        ing = bench_ingest(args.ingest_chunks, rng, vocab)
+        print(
+            f"ingest: {ing['chunks']} chunks parsed, chunked, embedded (MiniLM) and indexed in {ing['seconds']:.1f} s"
+            f" = {ing['chunks_per_s']:.1f} chunks/s"
+        )
     real = real_text()
     print(
         "corpus: "
@@ -333,6 +347,15 @@ def main() -> int:
             else "synthetic Zipf words (shared datasets absent)"
         )
     )
+    if engine == "postgresql":
+        import pg_scale
+
+        rows = []
+        for size in args.sizes:
+            texts, queries = corpus(size, args.queries, rng, vocab, real)
+            rows.append(pg_scale.bench_size(size, args.queries, rng, texts, queries, MetaOnly))
+            pg_scale.report(rows, args.queries)  # after each size: the 1M build takes long
+        return 0
     rows = [bench_scale(size, args.queries, rng, vocab, not args.no_real_query, real) for size in args.sizes]
     print(
         f"\nhybrid search, k=5, {args.queries} queries, wall ms. retrieval: precomputed query vector, pass 1 (each"
