@@ -1,4 +1,4 @@
-"""The single tuning-worker slot in the db: who holds it, whether it is alive, starting one when needed."""
+"""The tuning-worker slot of this machine (one per host): who holds it, whether it is alive, starting one."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ STARTING = "starting-"  # worker_id of the slot while a spawned worker has not t
 
 # The slot row is replaced whole (an upsert both engines accept).
 _REPLACE_WORKER = (
-    " ON CONFLICT (slot) DO UPDATE SET worker_id=excluded.worker_id, pid=excluded.pid, host=excluded.host,"
+    " ON CONFLICT (host) DO UPDATE SET worker_id=excluded.worker_id, pid=excluded.pid,"
     " heartbeat_at=excluded.heartbeat_at"
 )
+
+
+def _host() -> str:
+    return socket.gethostname()
 
 
 def _alive(row) -> bool:
@@ -32,27 +36,27 @@ def _alive(row) -> bool:
 
 
 def worker_alive(db: Database | None = None) -> bool:
-    return _alive((db or get_db()).one("SELECT * FROM ft_worker WHERE slot=1"))
+    return _alive((db or get_db()).one("SELECT * FROM ft_worker WHERE host=?", (_host(),)))
 
 
 def acquire_slot(worker_id: str, db: Database | None = None) -> bool:
-    """Take the worker slot unless a live worker holds it."""
+    """Take this machine's worker slot unless a live worker holds it."""
     db = db or get_db()
     with db.tx() as conn:
-        row = conn.execute("SELECT * FROM ft_worker WHERE slot=1").fetchone()
+        row = conn.execute("SELECT * FROM ft_worker WHERE host=?", (_host(),)).fetchone()
         # A row with our pid was written by whoever spawned us (ensure_worker): ours to take.
         if _alive(row) and row["worker_id"] != worker_id and row["pid"] != os.getpid():
             return False
         conn.execute(
-            "INSERT INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)" + _REPLACE_WORKER,
-            (worker_id, os.getpid(), socket.gethostname(), time.time()),
+            "INSERT INTO ft_worker(host, worker_id, pid, heartbeat_at) VALUES (?,?,?,?)" + _REPLACE_WORKER,
+            (_host(), worker_id, os.getpid(), time.time()),
         )
     return True
 
 
 def heartbeat(worker_id: str, db: Database | None = None) -> bool:
     cur = (db or get_db()).execute(
-        "UPDATE ft_worker SET heartbeat_at=? WHERE slot=1 AND worker_id=?", (time.time(), worker_id)
+        "UPDATE ft_worker SET heartbeat_at=? WHERE host=? AND worker_id=?", (time.time(), _host(), worker_id)
     )
     return cur.rowcount == 1
 
@@ -64,13 +68,13 @@ def release_if_idle(worker_id: str, db: Database | None = None) -> bool:
     with db.tx() as conn:
         if conn.execute("SELECT 1 FROM ft_jobs WHERE status='queued' LIMIT 1").fetchone():
             return False
-        conn.execute("DELETE FROM ft_worker WHERE slot=1 AND worker_id=?", (worker_id,))
+        conn.execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (_host(), worker_id))
     return True
 
 
 def release_slot(worker_id: str, db: Database | None = None) -> None:
     """Give the slot up at once (a worker told to stop), so the next one need not wait for the lease."""
-    (db or get_db()).execute("DELETE FROM ft_worker WHERE slot=1 AND worker_id=?", (worker_id,))
+    (db or get_db()).execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (_host(), worker_id))
 
 
 def worker_command() -> list[str]:
@@ -99,8 +103,8 @@ def spawn_worker(command: list[str] | None = None, db: Database | None = None) -
             )
         # Hold the slot for the child until it starts beating, so a second caller does not spawn another.
         conn.execute(
-            "INSERT INTO ft_worker(slot, worker_id, pid, host, heartbeat_at) VALUES (1,?,?,?,?)" + _REPLACE_WORKER,
-            (f"{STARTING}{proc.pid}", proc.pid, socket.gethostname(), time.time()),
+            "INSERT INTO ft_worker(host, worker_id, pid, heartbeat_at) VALUES (?,?,?,?)" + _REPLACE_WORKER,
+            (_host(), f"{STARTING}{proc.pid}", proc.pid, time.time()),
         )
     return proc
 
