@@ -57,3 +57,10 @@ class QuotaExceeded(LadderError):
 
     status = 429
     error_type = "rate_limit_error"
+
+
+class Stopped(Exception):
+    """Work was asked to stop between items (its task was cancelled, or its worker is shutting down).
+
+    Not a LadderError: nothing was wrong with the input; whoever asked for the stop decides what it means.
+    """

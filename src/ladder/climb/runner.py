@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ladder.climb import tasks as T
 from ladder.climb.advisor import TASK_MINIMUMS, Advice, Answers, advise
 from ladder.climb.tune import TuneOutcome, fine_tune
-from ladder.errors import InvalidInput
+from ladder.errors import InvalidInput, Stopped
 from ladder.evals.runner import EvalRun, run_eval
 from ladder.evals.testset import TestItem
 from ladder.ids import new_id
@@ -111,7 +111,15 @@ def climb(
     *,
     ui: UI | None = None,
     project_id: str = DEFAULT_PROJECT,
+    should_stop: Callable[[], bool] | None = None,
+    save: Callable[[ClimbResult, list[EvalRun]], None] | None = None,
 ) -> ClimbResult:
+    """Climb the rungs on `test`; every eval run and the climb are stored together at the end.
+
+    `should_stop` is asked before each rung and between the items of its eval (`Stopped` ends the
+    climb, nothing stored; a fine-tune rung already started runs to its end first). `save(result,
+    runs)` replaces the default storing (`save_climb`), e.g. to store inside the caller's transaction.
+    """
     opts, ui = opts or ClimbOptions(), ui or UI()
     if not train or not test:
         raise InvalidInput("the ladder needs a training set and a test set with at least one item each")
@@ -133,8 +141,14 @@ def climb(
     )
     metrics = [metric] + [m for m in _metrics_for(task, bool(opts.kbs), test) if m != metric]
     result = ClimbResult(cid, task, opts.target, metric, [], advice, labels, n_train=len(train), n_test=len(test))
+    runs: list[EvalRun] = []  # stored with the climb, in one transaction, once it is complete
+
+    def check() -> None:
+        if should_stop and should_stop():
+            raise Stopped(f"climb {cid} stopped after {len(result.rungs)} rung(s)")
 
     def evaluate(name: str, kind: str, cfg: PipelineConfig, setup: dict | None = None) -> RungResult:
+        check()
         ui.say(f"rung {len(result.rungs) + 1}: {name}")
         with ui.bar(f"eval {name}", len(test)) as advance:
             run = run_eval(
@@ -145,8 +159,11 @@ def climb(
                 latency_sample=opts.latency_sample,
                 name=f"{cid}:{name}",
                 on_progress=lambda n: advance(n),
+                should_stop=should_stop,
                 project_id=project_id,
+                store=False,
             )
+        runs.append(run)
         met = bool(opts.target) and run.metrics.get(metric, run.value) >= opts.target[1] - 1e-12
         r = RungResult(name, kind, cfg, run, setup or {}, met_target=met)
         result.rungs.append(r)
@@ -197,6 +214,7 @@ def climb(
                 )
             )
         else:
+            check()
             tuned = _tune(train, base, opts, workdir, ui, project_id)
             result.loss = tuned.loss
             if tuned.metric:
@@ -217,7 +235,8 @@ def climb(
                 if opts.kbs and not stop():
                     evaluate("fine-tune + rag", "fine-tune + rag", tcfg.replace(kbs=list(opts.kbs)), setup)
                 if opts.regression:
-                    result.forgetting = _forgetting(model, tuned.model, opts, ui, project_id)
+                    check()
+                    result.forgetting = _forgetting(model, tuned.model, opts, ui, project_id, runs)
     from ladder.climb.recommend import recommend
 
     result.recommendation = recommend(result, volume=opts.volume)
@@ -225,7 +244,10 @@ def climb(
     from ladder.climb.report import write_report
 
     result.report_dir = str(write_report(result))
-    _save(result, project_id)
+    if save is None:
+        save_climb(result, runs, project_id)
+    else:
+        save(result, runs)
     return result
 
 
@@ -267,7 +289,9 @@ def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, proj
         )
 
 
-def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, project_id: str) -> dict | None:
+def _forgetting(
+    base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, project_id: str, runs: list[EvalRun]
+) -> dict | None:
     """The tuned model against its base on a general regression set; a big drop is catastrophic forgetting."""
     from ladder.climb.regression import regression_items
 
@@ -286,7 +310,9 @@ def _forgetting(base_model: str, tuned_model: str, opts: ClimbOptions, ui: UI, p
             latency_sample=0,
             name=f"regression:{who}",
             project_id=project_id,
+            store=False,
         )
+        runs.append(run)
         out[who] = run
     from ladder.evals.metrics import paired_bootstrap
 
@@ -313,7 +339,10 @@ def _item_scores(run: EvalRun) -> list[float]:
     return [contains(r["output"], r["reference"]) for r in run.rows]
 
 
-def _save(result: ClimbResult, project_id: str) -> None:
+def save_climb(result: ClimbResult, runs: list[EvalRun], project_id: str) -> None:
+    """The climb's eval runs and its row, in one transaction (joins the caller's, if one is open)."""
+    from ladder.evals.store import save_run
+
     rungs = [
         {
             "name": r.name,
@@ -332,17 +361,20 @@ def _save(result: ClimbResult, project_id: str) -> None:
         "recommendation": result.recommendation,
         "forgetting": _plain(result.forgetting),
     }
-    get_db().execute(
-        "INSERT INTO climbs(id, project_id, config, summary, report_dir, created_at) VALUES (?,?,?,?,?,?)",
-        (
-            result.id,
-            project_id,
-            json.dumps({"target": result.target}),
-            json.dumps(summary, default=str),
-            result.report_dir,
-            time.time(),
-        ),
-    )
+    with get_db().tx() as conn:
+        for run in runs:
+            save_run(run, project_id=project_id)
+        conn.execute(
+            "INSERT INTO climbs(id, project_id, config, summary, report_dir, created_at) VALUES (?,?,?,?,?,?)",
+            (
+                result.id,
+                project_id,
+                json.dumps({"target": result.target}),
+                json.dumps(summary, default=str),
+                result.report_dir,
+                time.time(),
+            ),
+        )
 
 
 def _plain(f: dict | None) -> dict | None:

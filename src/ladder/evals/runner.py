@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ladder.errors import Stopped
 from ladder.evals import scoring
 from ladder.evals.judge import missing as judge_missing
 from ladder.evals.metrics import calibration, percentile
@@ -125,6 +126,7 @@ def run_eval(
     test_set: str | None = None,
     store: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     project_id: str = DEFAULT_PROJECT,
 ) -> EvalRun:
     """Score `pipeline` on `items`. The first metric is the headline (with a 95% bootstrap interval).
@@ -132,6 +134,9 @@ def run_eval(
     Generation is batched (`batch_size` per forward pass) for models torch serves; per-item latency is
     then the batch's time shared out, so p50/p95 come from `latency_sample` extra requests sent one
     at a time through the serving path (`Pipeline.run`), as a chat user would see them.
+
+    `should_stop` is asked before the first item and after each batch of answers; when it says yes
+    the eval ends with `Stopped` and nothing is stored (a cancelled task, a worker shutting down).
     """
     cfg = pipeline.config
     labels = list(cfg.parser.labels)
@@ -148,13 +153,22 @@ def run_eval(
     gen_backend = backend or ("torch" if served_by == "torch" and batch_size > 1 else cfg.backend)
     # A backend the model cannot be served with is refused now, not recorded as an error on every item.
     pick_backend(get_model(cfg.model, project_id), gen_backend)
+
+    def progressed(n: int) -> None:
+        if on_progress:
+            on_progress(n)
+        if should_stop and should_stop():
+            raise Stopped(f"eval {run_id} stopped after an item")
+
+    if should_stop and should_stop():
+        raise Stopped(f"eval {run_id} stopped before its first item")
     results = pipeline.run_batch(
         [i.messages for i in items],
         batch_size=batch_size,
         backend=gen_backend,
         use_cache=use_cache,
         source=run_id,
-        on_progress=on_progress,
+        on_progress=progressed if should_stop else on_progress,
     )
     batched = gen_backend == "torch" and batch_size > 1
     rows = [_row(i, it, r, labels) for i, (it, r) in enumerate(zip(items, results, strict=True))]

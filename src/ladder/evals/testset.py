@@ -114,10 +114,15 @@ def read_test_set(
 
 def check_test_file(file_id: str, project_id: str, param: str = "test_file", **columns) -> None:
     """Read an uploaded test set by id now, so a bad one is a 400 naming the user's file, not a failed task."""
+    from ladder.errors import LadderError
     from ladder.store.files import resolve_file
 
     rec = resolve_file(file_id, project_id, param)
-    read_test_set(rec.local_path(), name=rec.filename, **columns)
+    try:
+        read_test_set(rec.local_path(), name=rec.filename, **columns)
+    except LadderError as e:  # a problem of this file: the request field that named it is the one to fix
+        e.param = param
+        raise
 
 
 def spread(items: list, n: int | None) -> list:
