@@ -79,7 +79,7 @@ def _wait(url: str, headers: dict) -> dict:
     deadline = time.time() + 180
     while True:
         task = httpx.get(url, headers=headers, timeout=30).json()
-        if task["status"] != "running":
+        if task["status"] not in ("queued", "running"):
             return task
         assert time.time() < deadline, task
         time.sleep(0.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
@@ -38,11 +39,30 @@ def _include_optional(app: FastAPI, module: str) -> None:
     app.include_router(mod.router)
 
 
+def _with_queue_worker(inner):
+    """The app's lifespan: the embedded eval/climb queue worker around the caller's own lifespan (if any)."""
+    from ladder.queue.embedded import embedded_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with embedded_worker(app):
+            if inner is None:
+                yield
+            else:
+                async with inner(app):
+                    yield
+
+    return lifespan
+
+
 def create_app(config: ServerConfig | None = None, *, lifespan=None) -> FastAPI:
-    """The app; `lifespan` (an async context manager factory) runs what lives as long as it is served."""
+    """The app; `lifespan` (an async context manager factory) runs what lives as long as it is served.
+
+    Served, the app also runs a queue worker thread for eval and climb tasks (LADDER_SERVE_WORKER=0: not).
+    """
     config = config or ServerConfig()
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=_with_queue_worker(lifespan),
         title="ladder",
         version="0.1.0",
         responses=errors.ERROR_RESPONSES,

@@ -61,6 +61,14 @@
     }
   }
 
+  // "eval prompt: 12 / 40" from a running task's {stage, done, total}; nothing once it has ended.
+  function progressText(task) {
+    const p = task.progress;
+    if (DONE.has(task.status) || !p || typeof p.done !== "number") return null;
+    const of = typeof p.total === "number" ? " / " + p.total : "";
+    return (typeof p.stage === "string" ? p.stage + ": " : "") + p.done + of;
+  }
+
   function kv(pairs) {
     const dl = clear(qs("#report-kv"));
     for (const [k, v] of pairs) {
@@ -102,7 +110,7 @@
     qs("#report-title").textContent = (kind === "climb" ? "Climb " : "Eval ") + task.id;
     const res = task.results || {};
     const summary = kind === "climb" ? res.summary : res;
-    kv([["status", statusBadge(task.status)], ["chatbot", task.bot], ["headline", headline(summary)],
+    kv([["status", statusBadge(task.status)], ["progress", progressText(task)], ["chatbot", task.bot], ["headline", headline(summary)],
       ["error", task.error && task.error.message], ["created", fmtTime(task.created_at)], ["finished", fmtTime(task.finished_at)],
       ...scalars(summary || {}, "").filter(([k]) => !["headline", "value", "report_dir", "id"].includes(k))]);
     showItems(kind === "eval" ? res.items : null);
