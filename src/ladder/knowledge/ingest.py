@@ -12,7 +12,7 @@ import numpy as np
 
 from ladder.errors import Conflict, InvalidInput, NotFound, TooLarge
 from ladder.ids import new_id
-from ladder.knowledge import keyword
+from ladder.knowledge import keyword, pg_search
 from ladder.knowledge.bounded import MAX_BYTES, parse_upload
 from ladder.knowledge.budget import check_budget
 from ladder.knowledge.chunking import chunk_sections
@@ -182,6 +182,8 @@ def add_document(
                 )
                 row += len(chunks)
                 out.append(doc)
+            if db.engine == "postgresql":
+                pg_search.count_terms(conn, [d.id for d in out], 1)
             bump_generation(conn, kb.id)
             record(
                 UsageRecord(

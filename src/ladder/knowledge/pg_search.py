@@ -18,6 +18,10 @@ from ladder.knowledge import fusion, keyword
 
 _KB_ID = re.compile(r"kb-[A-Za-z0-9]+")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
+# Keyword candidates: the chunks holding the query's rarest lexemes, taking lexemes (rarest first) until
+# they cover this many chunks. A KB smaller than this ranks every match; a larger one skips the chunks
+# that hold only the query's common words, which BM25's IDF would rank low anyway.
+KEYWORD_CANDIDATES = 2000
 
 
 def vector_literal(vec: np.ndarray) -> str:
@@ -48,8 +52,42 @@ def drop_vector_index(conn, num: int) -> None:
 
 
 def tsquery_text(words: list[str]) -> str:
-    """`'a' | 'b'` for to_tsquery: each word quoted, so user text is data (words are \\w+ runs)."""
-    return " | ".join("'" + w.replace("'", "") + "'" for w in words)
+    """`'a' | 'b'` for to_tsquery: each word quoted (quotes and backslashes doubled), so user text is data."""
+    return " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+
+
+def count_terms(conn, doc_ids: list[str], sign: int) -> None:
+    """Add (sign=1) or take away (sign=-1) the lexemes of these documents' chunks in kb_terms.
+
+    Called in the transaction that inserts the chunks, or before the one that deletes them."""
+    if not doc_ids:
+        return
+    conn.execute(
+        "INSERT INTO kb_terms(kb_id, lexeme, df) SELECT c.kb_id, t.lexeme, ? * count(*)"
+        " FROM kb_chunks c, unnest(c.tsv) t WHERE c.doc_id = ANY(?) GROUP BY c.kb_id, t.lexeme"
+        " ON CONFLICT (kb_id, lexeme) DO UPDATE SET df = kb_terms.df + excluded.df",
+        (sign, list(doc_ids)),
+    )
+    if sign < 0:
+        conn.execute("DELETE FROM kb_terms WHERE df <= 0")
+
+
+def _keyword_terms(raw, kb_ids: list[str], words: list[str]) -> list[str]:
+    """The query's lexemes that pick the keyword candidates: rarest first, until they cover
+    KEYWORD_CANDIDATES chunks (at least one; a lexeme no chunk holds is left out)."""
+    rows = raw.execute(
+        "SELECT t.lexeme, sum(t.df) AS df FROM kb_terms t"
+        " WHERE t.kb_id = ANY(%s) AND t.lexeme IN (SELECT lexeme FROM unnest(to_tsvector('english', %s)))"
+        " GROUP BY t.lexeme ORDER BY df, t.lexeme",
+        [kb_ids, " ".join(words)],
+    ).fetchall()
+    chosen, covered = [], 0
+    for lexeme, df in rows:
+        if chosen and covered + df > KEYWORD_CANDIDATES:
+            break
+        chosen.append(lexeme)
+        covered += df
+    return chosen
 
 
 def hybrid(
@@ -96,13 +134,17 @@ def hybrid(
 
     bm25_rank: dict[int, int] = {}
     words = keyword.query_words(query) if wb > 0 else []
-    if words:
+    kb_ids = [kb["id"] for kb in kbs]
+    terms = _keyword_terms(raw, kb_ids, words) if words else []
+    if terms:
+        # Candidates hold one of the chosen lexemes (already normalised: 'simple' keeps them as they are);
+        # they are ranked by the whole query.
         rows = raw.execute(
             sql.SQL(
-                "SELECT rowid FROM kb_chunks, to_tsquery('english', %s) q WHERE kb_id = ANY(%s) AND tsv @@ q{docs}"
-                " ORDER BY ts_rank(tsv, q) DESC, rowid LIMIT %s"
+                "SELECT rowid FROM kb_chunks, to_tsquery('english', %s) q, to_tsquery('simple', %s) c"
+                " WHERE kb_id = ANY(%s) AND tsv @@ c{docs} ORDER BY ts_rank(tsv, q) DESC, rowid LIMIT %s"
             ).format(docs=doc_filter),
-            [tsquery_text(words), [kb["id"] for kb in kbs], *doc_params, depth],
+            [tsquery_text(words), tsquery_text(terms), kb_ids, *doc_params, depth],
         ).fetchall()
         bm25_rank = {row[0]: r for r, row in enumerate(rows, start=1)}
 

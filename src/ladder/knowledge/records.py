@@ -131,6 +131,10 @@ def delete_docs(conn: sqlite3.Connection, doc_ids: list[str]) -> list[str]:
             f"SELECT DISTINCT file_id FROM kb_docs WHERE id IN ({marks}) AND file_id IS NOT NULL", doc_ids
         )
     ]
+    if getattr(conn, "engine", "sqlite") == "postgresql":
+        from ladder.knowledge.pg_search import count_terms
+
+        count_terms(conn, doc_ids, -1)
     conn.execute(f"DELETE FROM kb_chunks WHERE doc_id IN ({marks})", doc_ids)
     conn.execute(f"DELETE FROM kb_docs WHERE id IN ({marks})", doc_ids)
     orphans = [

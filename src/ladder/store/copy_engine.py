@@ -37,6 +37,7 @@ TABLES = [
     "api_keys",
 ]
 IDENTITY = {"usage": "id", "ft_events": "seq"}
+# Derived on PostgreSQL from the copied chunks (kb_terms), or SQLite-only (the FTS5 tables).
 BATCH = 500
 
 
@@ -101,4 +102,8 @@ def copy_sqlite_to_postgres(
             )
         for kb in out.execute("SELECT id, num, embed_dim FROM kbs").fetchall():
             create_vector_index(out, kb[0], kb[1], kb[2])
+        out.execute(
+            "INSERT INTO kb_terms(kb_id, lexeme, df) SELECT c.kb_id, t.lexeme, count(*)"
+            " FROM kb_chunks c, unnest(c.tsv) t GROUP BY c.kb_id, t.lexeme"
+        )
     return CopyReport(rows)

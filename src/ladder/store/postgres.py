@@ -102,6 +102,8 @@ def _params(params: Sequence | dict) -> Sequence | dict:
 class Connection:
     """A pooled psycopg connection that speaks the store's `?` SQL."""
 
+    engine = "postgresql"
+
     def __init__(self, raw: psycopg.Connection, in_transaction: bool):
         self.raw = raw
         self.in_transaction = in_transaction

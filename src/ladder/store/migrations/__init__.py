@@ -1,8 +1,8 @@
 """Numbered SQL migrations, one folder per engine (sqlite/, postgresql/).
 
-Append-only: never edit a released file, add the next number. A change to the schema adds a file to
-both folders (the two schemas hold the same data; only the knowledge-base indexes differ: FTS5 and a
-float32 blob on SQLite, tsvector and pgvector on PostgreSQL).
+Append-only: never edit a released file, add the next number. A change to the data both engines hold
+adds the same number to both folders; the knowledge-base indexes differ (FTS5, its lengths and a float32
+blob on SQLite; tsvector, pgvector and kb_terms on PostgreSQL), so their migrations are one engine's.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 -- The schema of SQLite migrations 0001-0006 in PostgreSQL terms: this engine starts at 0006, and a
--- later change adds the same number to both folders.
+-- later change that concerns both engines adds the same number to both folders.
 -- Times are Unix seconds (DOUBLE PRECISION), flags are 0/1 integers, JSON is stored as TEXT, all
 -- as on SQLite, so the store's SQL and rows are the same on both engines.
 CREATE EXTENSION IF NOT EXISTS vector;
