@@ -59,6 +59,7 @@ def fill(kb, texts: list[str], vectors: np.ndarray) -> tuple[float, float]:
                 copy.write_row(
                     (rowids[i], new_id("chunk"), kb.id, docs[i // per_doc], i % per_doc, text, 120, 200, 30, vectors[i])
                 )
+        pg_search.count_terms(conn, docs, 1)  # as ingest keeps them
         conn.execute("UPDATE kbs SET generation = generation + 1 WHERE id=?", (kb.id,))
     copy_s = time.perf_counter() - t0
     t0 = time.perf_counter()
