@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,9 @@ class TaskContext:
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + CANCEL_POLL_S
-            self._cancelled = store.cancel_requested(self.task.id)
+            # A busy db does not fail the task: the heartbeat sees the cancel too.
+            with contextlib.suppress(Exception):
+                self._cancelled = store.cancel_requested(self.task.id)
         return self._cancelled
 
     def check(self) -> None:

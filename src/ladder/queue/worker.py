@@ -101,7 +101,13 @@ class QueueWorker:
 
     def _execute(self, task: Task, worker_id: str) -> None:
         log.info("%s: running %s (attempt %d)", worker_id, task.id, task.attempts)
-        scratch = Scratch(task.kind)
+        try:
+            scratch = Scratch(task.kind)
+        except OSError as e:  # this machine cannot run anything: say so on the task rather than retry it
+            error = {"code": "scratch_unavailable", "message": f"the worker cannot make a scratch directory: {e}"}
+            store.end(task.id, worker_id, "failed", error)
+            self.finished[task.id] = "failed"
+            return
         beat: Heartbeat | None = None
         ctx = TaskContext(task, scratch.path, lambda: self._halt.is_set() or bool(beat and beat.lost))
         beat = Heartbeat(task, worker_id, ctx, self.config.beat_s).start()
