@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Unset: uploaded files under <home>/blobs. An fsspec URL (s3://bucket/prefix with s3fs,
     # file:///mnt/shared/ladder): the blob store every machine of a deployment reads and writes.
     blob_url: str | None = None
+    # Where fine-tuning checkpoints and adapters, climb work dirs, reports and exports go; defaults to
+    # <home>. Several machines on one database point it at one shared mount (NFS, EFS), so a job resumed
+    # on another worker continues from its last checkpoint and every server can load every tuned model.
+    shared_root: Path | None = Field(default=None, alias="LADDER_SHARED_DIR")
     default_model: str = "smollm2-135m-instruct"
     embedding_model: str = "all-minilm-l6-v2"
     prices: dict[str, Price] = Field(default_factory=dict)
@@ -72,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def blobs_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.shared_root or self.home
 
     @property
     def cache_dir(self) -> Path:

@@ -24,7 +24,7 @@ ROUTING_NOTE = (
 
 
 def reports_dir() -> Path:
-    return get_settings().home / "reports"
+    return get_settings().shared_dir / "reports"
 
 
 def _worst(result) -> tuple[list[str], list[list[str]]]:

@@ -134,7 +134,7 @@ def climb(
         Answers(task=task if task in TASK_MINIMUMS else "open", knowledge_external=bool(opts.kbs), examples=len(train))
     )
     cid = new_id("climb")
-    workdir = get_settings().home / "climbs" / cid
+    workdir = get_settings().shared_dir / "climbs" / cid
     base = T.zero_shot_config(task, train, model, labels, project_id).replace(
         retrieval_k=opts.retrieval_k,
         constrained=None if opts.constrained else False,  # None: the format's default (closed formats on)

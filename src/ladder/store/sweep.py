@@ -109,7 +109,7 @@ def _temp_entries(roots: list[Path], skip: set[Path]) -> list[Path]:
 
 def sweep_temp(report: SweepReport, now: float, grace_s: float) -> None:
     s = get_settings()
-    roots = [s.home] + ([s.cache_dir] if not s.cache_dir.is_relative_to(s.home) else [])
+    roots = [s.home] + [d for d in (s.cache_dir, s.shared_dir) if not d.is_relative_to(s.home)]
     for p in _temp_entries(roots, skip={scratch.scratch_root()}):
         try:
             size, newest = _size_and_newest(p)

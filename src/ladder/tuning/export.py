@@ -17,7 +17,7 @@ QUANTS = ("f16", "q8_0", "f32")
 
 
 def _default_out(name: str) -> Path:
-    return get_settings().home / "exports" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return get_settings().shared_dir / "exports" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def merged_model(name: str, project_id: str = DEFAULT_PROJECT):

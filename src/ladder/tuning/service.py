@@ -41,7 +41,7 @@ SUFFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
 def job_dir(job_id: str) -> Path:
-    return get_settings().home / "tuning" / job_id
+    return get_settings().shared_dir / "tuning" / job_id
 
 
 def tuned_model_name(base: str, suffix: str | None, job_id: str) -> str:
