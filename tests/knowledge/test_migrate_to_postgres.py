@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from ladder.cli.main import app
 from ladder.settings import reset_settings
-from ladder.store.db import reset_dbs
+from ladder.store.db import get_db, reset_dbs
 
 
 @pytest.fixture
@@ -70,6 +70,33 @@ def test_everything_reads_the_same_after_the_move(sqlite_install, postgres, monk
         assert (
             kb.search(["docs"], "do returns need a receipt", k=1, project_id=acme)[0].text == "Returns need a receipt."
         )
+    finally:
+        reset_dbs()
+        postgres.drop(url)
+
+
+def test_files_go_to_the_blob_store_and_home_paths_to_the_shared_dir(
+    sqlite_install, postgres, monkeypatch, tmp_path, ladder_home
+):
+    from ladder.models import registry
+    from ladder.store import files
+
+    acme = sqlite_install["project"]
+    adapter = ladder_home / "tuning" / "ftjob-x" / "adapter"
+    adapter.mkdir(parents=True)
+    registry.add_tuned("ft:base:x:ftjob-x", "smollm2-135m-instruct", adapter, acme, {})
+    url = postgres.create(migrated=False)
+    blobs, shared = tmp_path / "s3-like", tmp_path / "mnt" / "shared"
+    monkeypatch.setenv("LADDER_BLOB_URL", blobs.as_uri())
+    reset_settings()
+    try:
+        out = CliRunner().invoke(app, ["db", "migrate-to", url, "--shared-dir", str(shared)])
+        assert out.exit_code == 0, out.output
+        _use(monkeypatch, url)
+        rec = files.resolve_file(sqlite_install["file"], acme)
+        assert rec.blob_path.startswith(blobs.as_uri()) and rec.read_bytes() == b'{"q": "a"}\n'
+        row = get_db().one("SELECT adapter_path FROM models WHERE name=?", ("ft:base:x:ftjob-x",))
+        assert row[0] == str(shared / "tuning" / "ftjob-x" / "adapter")
     finally:
         reset_dbs()
         postgres.drop(url)

@@ -21,10 +21,19 @@ def info_cmd() -> None:
 
 
 @app.command("migrate-to")
-def migrate_to_cmd(url: str = typer.Argument(..., help="postgresql://… of a new, empty database")) -> None:
+def migrate_to_cmd(
+    url: str = typer.Argument(..., help="postgresql://… of a new, empty database"),
+    shared_dir: str = typer.Option(
+        None,
+        "--shared-dir",
+        help="the deployment's LADDER_SHARED_DIR: paths under this LADDER_HOME (adapters, checkpoints, reports)"
+        " are rewritten to it; copy tuning/, climbs/, reports/ and exports/ there",
+    ),
+) -> None:
     """Copy this install's SQLite database into a PostgreSQL one (all or nothing; SQLite is left as it was).
 
-    Then set LADDER_DATABASE_URL to the URL on every server and worker.
+    With LADDER_BLOB_URL set, uploaded files are copied into that blob store too. Then set
+    LADDER_DATABASE_URL (and LADDER_BLOB_URL, LADDER_SHARED_DIR) on every server and worker.
     """
     from ladder.settings import get_settings
     from ladder.store.copy_engine import copy_sqlite_to_postgres
@@ -44,7 +53,10 @@ def migrate_to_cmd(url: str = typer.Argument(..., help="postgresql://… of a ne
         fail(str(e))
     try:
         report = copy_sqlite_to_postgres(
-            source, target, on_table=lambda t, n: console.print(f"  {t}: {n}", highlight=False)
+            source,
+            target,
+            shared_dir=shared_dir.rstrip("/") if shared_dir else None,
+            on_table=lambda t, n: console.print(f"  {t}: {n}", highlight=False),
         )
     except ValueError as e:
         fail(str(e))
