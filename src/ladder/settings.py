@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     # Converted models and other derived, re-creatable files; defaults to <home>/cache. Several data
     # dirs (tests, staging) can share one to skip converting the same GGUF again.
     cache_root: Path | None = Field(default=None, alias="LADDER_CACHE_DIR")
+    # This machine's name in worker leases (default: the hostname). Leases of another machine's workers
+    # are judged by their expiry only; containers that share a hostname need distinct names here.
+    host_name: str | None = None
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # 0: let the backend choose
     # Variables a remote model may name with --api-key-env besides *_API_KEY / *_TOKEN / *_KEY ones,
@@ -99,3 +103,8 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings (tests change LADDER_HOME between cases)."""
     get_settings.cache_clear()
+
+
+def host_name() -> str:
+    """This machine's name in worker leases: LADDER_HOST_NAME, else the hostname."""
+    return get_settings().host_name or socket.gethostname()

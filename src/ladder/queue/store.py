@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from ladder.errors import Conflict, NotFound
 from ladder.ids import new_id
 from ladder.queue.config import QueueConfig
+from ladder.settings import host_name
 from ladder.store.db import Database, get_db
 
 # A task whose worker dies this many times is failed rather than started again (an eval that gets
@@ -151,7 +151,7 @@ def claim_next(worker_id: str, kinds: Sequence[str], db: Database | None = None)
         " ORDER BY created_at, id LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if pg else "") + ")"
         " RETURNING *"
     )
-    args = (worker_id, socket.gethostname(), os.getpid(), now + lease_seconds(), now, *kinds)
+    args = (worker_id, host_name(), os.getpid(), now + lease_seconds(), now, *kinds)
     with db.tx(exclusive=not pg) as conn:
         row = conn.execute(sql, args).fetchone()
     return Task.from_row(row) if row is not None else None

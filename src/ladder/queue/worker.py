@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import threading
 from collections.abc import Sequence
 
@@ -19,6 +18,7 @@ from ladder.queue import kinds, store
 from ladder.queue.config import QueueConfig
 from ladder.queue.context import TaskContext
 from ladder.queue.store import LeaseLost, Task
+from ladder.settings import host_name
 from ladder.store.scratch import Scratch
 
 log = logging.getLogger("ladder.queue")
@@ -75,7 +75,7 @@ class QueueWorker:
         self.concurrency = max(1, concurrency)
         self.interval_s = interval_s
         self.config = config or QueueConfig()
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.id = f"{host_name()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.running: dict[int, str] = {}  # slot -> task id
         self.finished: dict[str, str] = {}  # task id -> how it ended here (succeeded, failed, released, ...)
         self._halt = threading.Event()

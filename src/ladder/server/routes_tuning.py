@@ -22,7 +22,7 @@ def _nudge(app: FastAPI) -> None:
     supervisor = getattr(app.state, "tuning_supervisor", None)
     if supervisor is not None:
         supervisor.wake()
-    else:  # an app served without `ladder serve`'s lifespan (tests, embedding)
+    elif not getattr(app.state, "tuning_elsewhere", False):  # served without `ladder serve`'s lifespan
         service.ensure_worker()
 
 

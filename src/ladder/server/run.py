@@ -54,8 +54,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info")
 async def tuning_supervised(app) -> AsyncIterator[None]:
     """While the app is served, a supervisor thread keeps a fine-tuning worker alive for queued jobs
     (and resumes the ones a crash or restart left queued); stopped, with its workers, on shutdown."""
+    from ladder.queue.config import QueueConfig
     from ladder.tuning.supervisor import Supervisor
 
+    if not QueueConfig().serve_worker:  # LADDER_SERVE_WORKER=0: `ladder worker --kinds tune` trains
+        app.state.tuning_supervisor = None
+        app.state.tuning_elsewhere = True
+        yield
+        return
     supervisor = Supervisor().start()
     app.state.tuning_supervisor = supervisor  # routes wake it when they queue a job
     try:

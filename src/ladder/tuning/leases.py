@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
+from ladder.settings import host_name
 from ladder.store.db import Database, get_db
 from ladder.tuning import checkpoints
 from ladder.tuning.jobs import Job, add_event, fail, finish, load, resume_command
@@ -33,7 +33,7 @@ def _zombie(pid: int) -> bool:
 
 def pid_dead(pid: int | None, host: str | None) -> bool:
     """True only when we can tell for sure: same host and no such process (or only its zombie)."""
-    if not pid or host != socket.gethostname():
+    if not pid or host != host_name():
         return False
     try:
         os.kill(pid, 0)
@@ -105,7 +105,7 @@ def claim_next(worker_id: str, db: Database | None = None) -> Job | None:
         conn.execute(
             "UPDATE ft_jobs SET status='running', worker_id=?, worker_pid=?, worker_host=?,"
             " lease_expires_at=?, attempts=attempts+1, started_at=COALESCE(started_at, ?) WHERE id=?",
-            (worker_id, os.getpid(), socket.gethostname(), now + lease_seconds(), now, row["id"]),
+            (worker_id, os.getpid(), host_name(), now + lease_seconds(), now, row["id"]),
         )
     return load(row["id"], None, db)
 

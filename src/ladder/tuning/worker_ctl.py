@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from ladder.settings import get_settings
+from ladder.settings import get_settings, host_name
 from ladder.store.db import Database, get_db
 from ladder.tuning import leases
 
@@ -23,9 +22,6 @@ _REPLACE_WORKER = (
 )
 
 
-def _host() -> str:
-    return socket.gethostname()
-
 
 def _alive(row) -> bool:
     if row is None:
@@ -36,27 +32,27 @@ def _alive(row) -> bool:
 
 
 def worker_alive(db: Database | None = None) -> bool:
-    return _alive((db or get_db()).one("SELECT * FROM ft_worker WHERE host=?", (_host(),)))
+    return _alive((db or get_db()).one("SELECT * FROM ft_worker WHERE host=?", (host_name(),)))
 
 
 def acquire_slot(worker_id: str, db: Database | None = None) -> bool:
     """Take this machine's worker slot unless a live worker holds it."""
     db = db or get_db()
     with db.tx() as conn:
-        row = conn.execute("SELECT * FROM ft_worker WHERE host=?", (_host(),)).fetchone()
+        row = conn.execute("SELECT * FROM ft_worker WHERE host=?", (host_name(),)).fetchone()
         # A row with our pid was written by whoever spawned us (ensure_worker): ours to take.
         if _alive(row) and row["worker_id"] != worker_id and row["pid"] != os.getpid():
             return False
         conn.execute(
             "INSERT INTO ft_worker(host, worker_id, pid, heartbeat_at) VALUES (?,?,?,?)" + _REPLACE_WORKER,
-            (_host(), worker_id, os.getpid(), time.time()),
+            (host_name(), worker_id, os.getpid(), time.time()),
         )
     return True
 
 
 def heartbeat(worker_id: str, db: Database | None = None) -> bool:
     cur = (db or get_db()).execute(
-        "UPDATE ft_worker SET heartbeat_at=? WHERE host=? AND worker_id=?", (time.time(), _host(), worker_id)
+        "UPDATE ft_worker SET heartbeat_at=? WHERE host=? AND worker_id=?", (time.time(), host_name(), worker_id)
     )
     return cur.rowcount == 1
 
@@ -68,13 +64,13 @@ def release_if_idle(worker_id: str, db: Database | None = None) -> bool:
     with db.tx() as conn:
         if conn.execute("SELECT 1 FROM ft_jobs WHERE status='queued' LIMIT 1").fetchone():
             return False
-        conn.execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (_host(), worker_id))
+        conn.execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (host_name(), worker_id))
     return True
 
 
 def release_slot(worker_id: str, db: Database | None = None) -> None:
     """Give the slot up at once (a worker told to stop), so the next one need not wait for the lease."""
-    (db or get_db()).execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (_host(), worker_id))
+    (db or get_db()).execute("DELETE FROM ft_worker WHERE host=? AND worker_id=?", (host_name(), worker_id))
 
 
 def worker_command() -> list[str]:
@@ -104,7 +100,7 @@ def spawn_worker(command: list[str] | None = None, db: Database | None = None) -
         # Hold the slot for the child until it starts beating, so a second caller does not spawn another.
         conn.execute(
             "INSERT INTO ft_worker(host, worker_id, pid, heartbeat_at) VALUES (?,?,?,?)" + _REPLACE_WORKER,
-            (_host(), f"{STARTING}{proc.pid}", proc.pid, time.time()),
+            (host_name(), f"{STARTING}{proc.pid}", proc.pid, time.time()),
         )
     return proc
 
