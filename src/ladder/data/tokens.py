@@ -125,18 +125,9 @@ def model_params(model: str | None, project_id: str = DEFAULT_PROJECT) -> int | 
 def _speed_of_past_jobs(model: str, project_id: str) -> float | None:
     """Median tokens/s the trainer reported in the latest succeeded job on this base model."""
     try:
-        from ladder.store.db import get_db
+        from ladder.tuning.jobs import last_training_speeds
 
-        db = get_db()
-        job = db.one(
-            "SELECT id FROM ft_jobs WHERE model=? AND project_id=? AND status='succeeded' "
-            "ORDER BY finished_at DESC LIMIT 1",
-            (model, project_id),
-        )
-        if job is None:
-            return None
-        rows = db.query("SELECT data FROM ft_events WHERE job_id=? AND type='metrics'", (job["id"],))
-        speeds = sorted(v for r in rows if r["data"] for v in [json.loads(r["data"]).get("tokens_per_second")] if v)
+        speeds = sorted(last_training_speeds(model, project_id))
         return float(speeds[len(speeds) // 2]) if speeds else None
     except Exception:  # noqa: BLE001 - no tuning tables yet, or another schema: fall back to a constant
         return None

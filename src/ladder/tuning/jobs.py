@@ -303,6 +303,20 @@ def checkpoints(job_id: str, db: Database | None = None) -> list[Checkpoint]:
     ]
 
 
+def last_training_speeds(model: str, project_id: str, db: Database | None = None) -> list[float]:
+    """The tokens/s of every metrics event of the latest succeeded job on this base model."""
+    db = db or get_db()
+    job = db.one(
+        "SELECT id FROM ft_jobs WHERE model=? AND project_id=? AND status='succeeded'"
+        " ORDER BY finished_at DESC LIMIT 1",
+        (model, project_id),
+    )
+    if job is None:
+        return []
+    rows = db.query("SELECT data FROM ft_events WHERE job_id=? AND type='metrics'", (job["id"],))
+    return [v for r in rows if r["data"] for v in [json.loads(r["data"]).get("tokens_per_second")] if v]
+
+
 def owned_by(job_id: str, worker_id: str, db: Database | None = None) -> bool:
     """Whether `worker_id` still holds this running job (its lease was not reclaimed meanwhile)."""
     row = (db or get_db()).one("SELECT status, worker_id FROM ft_jobs WHERE id=?", (job_id,))
