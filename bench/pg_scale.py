@@ -98,7 +98,7 @@ def vector_side(kb, qvecs: np.ndarray, k: int, ef: int, exact: bool) -> tuple[li
 
 
 def bench_size(size: int, n_queries: int, rng, texts: list[str], queries: list[str], meta_only) -> dict:
-    from ladder.knowledge import fusion, service
+    from ladder.knowledge import fusion, pg_search, service
 
     centres = rng.standard_normal((CENTRES, 384)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -112,7 +112,7 @@ def bench_size(size: int, n_queries: int, rng, texts: list[str], queries: list[s
         t0 = time.perf_counter()
         service.search([kb.name], q, k=5, embedder=fake)
         lat.append((time.perf_counter() - t0) * 1000)
-    ef = max(40, fusion.depth_for(5))
+    ef = pg_search.ef_search_for(fusion.depth_for(5))
     approx, vlat = vector_side(kb, qvecs[:RECALL_QUERIES], 10, ef, exact=False)
     exact, elat = vector_side(kb, qvecs[:RECALL_QUERIES], 10, ef, exact=True)
     recall = float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)]))

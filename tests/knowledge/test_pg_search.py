@@ -60,6 +60,16 @@ def test_a_large_kb_ranks_the_chunks_holding_the_rare_word(monkeypatch):
     assert len(service.search(["big"], "account chargeback", k=3, weights={"bm25": 1, "dense": 0})) == 3
 
 
+def test_when_every_word_is_common_the_candidates_hold_the_two_rarest(monkeypatch):
+    service.create_kb("big")
+    rows = "".join(f'{{"text": "the account page {i} shows the card balance"}}\n' for i in range(30))
+    rows += "".join(f'{{"text": "an account note {i}"}}\n' for i in range(30))
+    service.add_document("big", "rows.jsonl", rows.encode())
+    monkeypatch.setattr(pg_search, "KEYWORD_CANDIDATES", 5)  # both "account" (60) and "card" (30) too common
+    hits = service.search(["big"], "account card", k=40, weights={"bm25": 1, "dense": 0})
+    assert len(hits) == 30 and all("card" in h.text for h in hits)
+
+
 @pytest.mark.parametrize("query", ["it's", "a\\b 'x' | y & !z", "(x", "café", "<->"])
 def test_query_text_is_data(query):
     service.create_kb("k")

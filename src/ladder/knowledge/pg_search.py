@@ -18,9 +18,13 @@ from ladder.knowledge import fusion, keyword
 
 _KB_ID = re.compile(r"kb-[A-Za-z0-9]+")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
+# HNSW candidate list of a search: ef_search 50 found 0.88 of the exact top 10 at 1M chunks, 200 finds
+# more at a few milliseconds (bench/search_scale.py --database).
+MIN_EF_SEARCH = 200
 # Keyword candidates: the chunks holding the query's rarest lexemes, taking lexemes (rarest first) until
 # they cover this many chunks. A KB smaller than this ranks every match; a larger one skips the chunks
-# that hold only the query's common words, which BM25's IDF would rank low anyway.
+# that hold only the query's common words, which BM25's IDF would rank low anyway. When even the rarest
+# lexeme is held by more chunks than this, the candidates are the chunks holding the two rarest.
 KEYWORD_CANDIDATES = 2000
 
 
@@ -51,9 +55,9 @@ def drop_vector_index(conn, num: int) -> None:
     conn.raw.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(num)))
 
 
-def tsquery_text(words: list[str]) -> str:
+def tsquery_text(words: list[str], op: str = "|") -> str:
     """`'a' | 'b'` for to_tsquery: each word quoted (quotes and backslashes doubled), so user text is data."""
-    return " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+    return f" {op} ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
 
 
 def count_terms(conn, doc_ids: list[str], sign: int) -> None:
@@ -72,22 +76,30 @@ def count_terms(conn, doc_ids: list[str], sign: int) -> None:
         conn.execute("DELETE FROM kb_terms WHERE df <= 0")
 
 
-def _keyword_terms(raw, kb_ids: list[str], words: list[str]) -> list[str]:
-    """The query's lexemes that pick the keyword candidates: rarest first, until they cover
-    KEYWORD_CANDIDATES chunks (at least one; a lexeme no chunk holds is left out)."""
+def ef_search_for(depth: int) -> int:
+    return min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * depth))
+
+
+def _candidates(raw, kb_ids: list[str], words: list[str]) -> str | None:
+    """The tsquery (of normalised lexemes) that picks the keyword candidates, or None when no chunk
+    holds any of the query's lexemes. See KEYWORD_CANDIDATES."""
     rows = raw.execute(
         "SELECT t.lexeme, sum(t.df) AS df FROM kb_terms t"
         " WHERE t.kb_id = ANY(%s) AND t.lexeme IN (SELECT lexeme FROM unnest(to_tsvector('english', %s)))"
         " GROUP BY t.lexeme ORDER BY df, t.lexeme",
         [kb_ids, " ".join(words)],
     ).fetchall()
+    if not rows:
+        return None
+    if rows[0][1] > KEYWORD_CANDIDATES and len(rows) > 1:
+        return tsquery_text([r[0] for r in rows[:2]], op="&")
     chosen, covered = [], 0
     for lexeme, df in rows:
         if chosen and covered + df > KEYWORD_CANDIDATES:
             break
         chosen.append(lexeme)
         covered += df
-    return chosen
+    return tsquery_text(chosen)
 
 
 def hybrid(
@@ -117,7 +129,7 @@ def hybrid(
     dense: list[tuple[float, int]] = []
     sims: dict[int, float] = {}
     if wd > 0 or threshold is not None:
-        raw.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(MAX_EF_SEARCH, max(40, depth)))))
+        raw.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search_for(depth))))
         for kb in kbs:
             rows = raw.execute(
                 sql.SQL(
@@ -135,8 +147,8 @@ def hybrid(
     bm25_rank: dict[int, int] = {}
     words = keyword.query_words(query) if wb > 0 else []
     kb_ids = [kb["id"] for kb in kbs]
-    terms = _keyword_terms(raw, kb_ids, words) if words else []
-    if terms:
+    candidates = _candidates(raw, kb_ids, words) if words else None
+    if candidates:
         # Candidates hold one of the chosen lexemes (already normalised: 'simple' keeps them as they are);
         # they are ranked by the whole query.
         rows = raw.execute(
@@ -144,7 +156,7 @@ def hybrid(
                 "SELECT rowid FROM kb_chunks, to_tsquery('english', %s) q, to_tsquery('simple', %s) c"
                 " WHERE kb_id = ANY(%s) AND tsv @@ c{docs} ORDER BY ts_rank(tsv, q) DESC, rowid LIMIT %s"
             ).format(docs=doc_filter),
-            [tsquery_text(words), tsquery_text(terms), kb_ids, *doc_params, depth],
+            [tsquery_text(words), candidates, kb_ids, *doc_params, depth],
         ).fetchall()
         bm25_rank = {row[0]: r for r, row in enumerate(rows, start=1)}
 

@@ -22,7 +22,6 @@ _REPLACE_WORKER = (
 )
 
 
-
 def _alive(row) -> bool:
     if row is None:
         return False
