@@ -26,6 +26,10 @@ MIN_EF_SEARCH = 200
 # that hold only the query's common words, which BM25's IDF would rank low anyway. When even the rarest
 # lexeme is held by more chunks than this, the candidates are the chunks holding the two rarest.
 KEYWORD_CANDIDATES = 2000
+# And at most this many candidates are ranked (the first found): a query whose every word is common
+# (one word held by 100k of 1M chunks) would otherwise rank them all, for a second. BM25 gives such
+# words almost no weight, so which of those chunks come first matters little.
+KEYWORD_SCAN_LIMIT = 5000
 
 
 def vector_literal(vec: np.ndarray) -> str:
@@ -153,10 +157,11 @@ def hybrid(
         # they are ranked by the whole query.
         rows = raw.execute(
             sql.SQL(
-                "SELECT rowid FROM kb_chunks, to_tsquery('english', %s) q, to_tsquery('simple', %s) c"
-                " WHERE kb_id = ANY(%s) AND tsv @@ c{docs} ORDER BY ts_rank(tsv, q) DESC, rowid LIMIT %s"
+                "SELECT s.rowid FROM (SELECT rowid, tsv FROM kb_chunks, to_tsquery('simple', %s) c"
+                " WHERE kb_id = ANY(%s) AND tsv @@ c{docs} LIMIT %s) s, to_tsquery('english', %s) q"
+                " ORDER BY ts_rank(s.tsv, q) DESC, s.rowid LIMIT %s"
             ).format(docs=doc_filter),
-            [tsquery_text(words), candidates, kb_ids, *doc_params, depth],
+            [candidates, kb_ids, *doc_params, KEYWORD_SCAN_LIMIT, tsquery_text(words), depth],
         ).fetchall()
         bm25_rank = {row[0]: r for r, row in enumerate(rows, start=1)}
 
