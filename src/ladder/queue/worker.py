@@ -57,6 +57,9 @@ class Heartbeat:
             self._thread.join(timeout=10)
 
 
+FINISHED_KEPT = 1000
+
+
 class QueueWorker:
     """Start with `start()`; `stop()` asks running tasks to stop at their next item and hands them back."""
 
@@ -77,10 +80,18 @@ class QueueWorker:
         self.config = config or QueueConfig()
         self.id = f"{host_name()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.running: dict[int, str] = {}  # slot -> task id
-        self.finished: dict[str, str] = {}  # task id -> how it ended here (succeeded, failed, released, ...)
+        # task id -> how it ended here (succeeded, failed, released, ...), the latest FINISHED_KEPT only
+        self.finished: dict[str, str] = {}
+        self._finished_lock = threading.Lock()
         self._halt = threading.Event()
         self._wakes = [threading.Event() for _ in range(self.concurrency)]
         self._threads: list[threading.Thread] = []
+
+    def _ended(self, task_id: str, how: str) -> None:
+        with self._finished_lock:  # slot threads end tasks concurrently
+            self.finished[task_id] = how
+            while len(self.finished) > FINISHED_KEPT:  # a worker runs for months: keep the latest only
+                self.finished.pop(next(iter(self.finished)))
 
     def slot_id(self, slot: int) -> str:
         return f"{self.id}/{slot}"
@@ -106,7 +117,7 @@ class QueueWorker:
         except OSError as e:  # this machine cannot run anything: say so on the task rather than retry it
             error = {"code": "scratch_unavailable", "message": f"the worker cannot make a scratch directory: {e}"}
             store.end(task.id, worker_id, "failed", error)
-            self.finished[task.id] = "failed"
+            self._ended(task.id, "failed")
             return
         beat: Heartbeat | None = None
         ctx = TaskContext(task, scratch.path, lambda: self._halt.is_set() or bool(beat and beat.lost))
@@ -138,7 +149,7 @@ class QueueWorker:
         finally:
             beat.stop()
             scratch.close()
-        self.finished[task.id] = ended
+        self._ended(task.id, ended)
         log.info("%s: %s %s", worker_id, task.id, ended)
 
     # -- running ----------------------------------------------------------------------------
