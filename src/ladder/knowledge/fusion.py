@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k trusts the top ranks
-# more. The defaults (k=10, dense 1.0, bm25 0.5, headings 2x in BM25) were chosen on
-# bench/retrieval.py (covid_faq): MiniLM is the stronger signal there, BM25 adds exact terms.
+# more. k=10 (with the weights in index.DEFAULT_WEIGHTS and headings 2x in BM25) was chosen on
+# bench/retrieval.py (covid_faq).
 RRF_K = 10
 MIN_CANDIDATES = 50
 

@@ -12,18 +12,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ladder.errors import InvalidInput
-from ladder.knowledge import delta, keyword
+from ladder.knowledge import delta, fusion, keyword
 from ladder.knowledge.records import rowid_range
 
 if TYPE_CHECKING:
     from ladder.store.db import Database
 
-# Reciprocal-rank fusion: score = sum of weight / (RRF_K + rank). Cormack et al. use k=60; a smaller k
-# trusts the top ranks more. The defaults (k=10, dense 1.0, bm25 0.5, headings 2x in BM25) were chosen on
-# bench/retrieval.py (covid_faq): MiniLM is the stronger signal there, BM25 adds exact terms.
-RRF_K = 10
+# Fusion weights (the fusion itself is knowledge/fusion.py): chosen on bench/retrieval.py (covid_faq),
+# where MiniLM is the stronger signal and BM25 adds exact terms.
 DEFAULT_WEIGHTS = {"bm25": 0.5, "dense": 1.0}
-MIN_CANDIDATES = 50
 
 
 @dataclass
@@ -230,7 +227,7 @@ def hybrid(
 ) -> list[tuple[int, float, int | None, int | None, float]]:
     """(rowid, fused score, bm25 rank, dense rank, similarity) of the best chunks, best first."""
     wb, wd = weights
-    depth = depth or max(MIN_CANDIDATES, 4 * k)
+    depth = fusion.depth_for(k, depth)
     matrices = [load_matrix(conn, db, kb) for kb in kbs]
     words = keyword.query_words(query) if wb > 0 else []
     # The keyword side runs in a worker thread while this one computes the cosines (both let go of
@@ -265,13 +262,4 @@ def hybrid(
                 return float(sims[i])
         return float("-inf")
 
-    fused = []
-    for rowid in set(dense_rank) | set(bm25_rank):
-        br, dr = bm25_rank.get(rowid), dense_rank.get(rowid)
-        score = (wb / (RRF_K + br) if br else 0.0) + (wd / (RRF_K + dr) if dr else 0.0)
-        sim = similarity(rowid)
-        if threshold is not None and sim < threshold:
-            continue
-        fused.append((rowid, score, br, dr, sim))
-    fused.sort(key=lambda t: (-t[1], -t[4], t[0]))
-    return fused
+    return fusion.fuse(bm25_rank, dense_rank, similarity, weights, threshold)
