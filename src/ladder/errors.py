@@ -46,6 +46,13 @@ class BackendError(LadderError):
     error_type = "api_error"
 
 
+class StoreUnavailable(LadderError):
+    """The database named by LADDER_DATABASE_URL is malformed or cannot be reached."""
+
+    status = 503
+    error_type = "api_error"
+
+
 class TooLarge(InvalidInput):
     """An input over a size bound (bytes, lines, chunks); refused before any work on it."""
 

@@ -145,6 +145,9 @@ def test_six_jobs_through_two_servers_finish_once_when_a_worker_is_killed(
         assert get_db().one("SELECT worker_host FROM ft_jobs WHERE id=?", (resumed_job,))[0] == "machine-b"
 
         db = get_db()
+        # only the workers ran anything: the servers (LADDER_SERVE_WORKER=0) started no training worker
+        hosts = {r[0] for r in db.query("SELECT worker_host FROM ft_jobs UNION SELECT worker_host FROM tasks")}
+        assert hosts <= {"machine-a", "machine-b"}, hosts
         # exactly once: one tuned model and one training usage row per fine-tune, one run per eval
         for job_id in submitted[:2]:
             assert db.one("SELECT COUNT(*) FROM models WHERE name LIKE ?", (f"ft:%:{job_id}",))[0] == 1

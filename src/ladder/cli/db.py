@@ -32,9 +32,10 @@ def migrate_to_cmd(
 ) -> None:
     """Copy this install's SQLite database into a PostgreSQL one (all or nothing; SQLite is left as it was).
 
-    With LADDER_BLOB_URL set, uploaded files are copied into that blob store too. Then set
-    LADDER_DATABASE_URL (and LADDER_BLOB_URL, LADDER_SHARED_DIR) on every server and worker.
+    With LADDER_BLOB_URL set, uploaded files are copied into that blob store too. Then set LADDER_DATABASE_URL
+    (and LADDER_BLOB_URL, LADDER_SHARED_DIR) on every server and worker.
     """
+    from ladder.errors import LadderError
     from ladder.settings import get_settings
     from ladder.store.copy_engine import copy_sqlite_to_postgres
     from ladder.store.db import open_database
@@ -49,8 +50,8 @@ def migrate_to_cmd(
     source = open_database(None, settings.db_path)
     try:
         target = open_database(url, settings.db_path)
-    except RuntimeError as e:
-        fail(str(e))
+    except LadderError as e:
+        fail(e.message)
     try:
         report = copy_sqlite_to_postgres(
             source,

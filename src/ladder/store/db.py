@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ladder.errors import StoreUnavailable
 from ladder.settings import get_settings
 from ladder.store.migrations import migrations, split_sql
 
@@ -151,7 +152,10 @@ def open_database(url: str | None, sqlite_path: Path) -> Database:
         from ladder.store.postgres import PostgresDatabase
 
         return PostgresDatabase(url)  # type: ignore[return-value]
-    raise ValueError(f"LADDER_DATABASE_URL must start with postgresql:// (or be unset for SQLite), not {url[:20]!r}")
+    raise StoreUnavailable(
+        f"LADDER_DATABASE_URL must start with postgresql:// (or be unset for SQLite), not {url[:20]!r}",
+        code="database_url_invalid",
+    )
 
 
 def get_db() -> Database:

@@ -25,6 +25,7 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool
 
+from ladder.errors import StoreUnavailable
 from ladder.store.migrations import migrations
 
 # pg_advisory_xact_lock key of the single write lock (any constant; "ladder" in ASCII).
@@ -125,6 +126,13 @@ class PostgresDatabase:
         self._local = threading.local()
         self.caches: dict[str, object] = {}
         self.caches_lock = threading.Lock()
+        try:  # one plain connection first: a wrong URL or a database that is down fails now, with its reason
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as e:
+            raise StoreUnavailable(
+                f"cannot connect to the database at LADDER_DATABASE_URL ({_safe(url)}): {str(e).strip()}",
+                code="database_unavailable",
+            ) from e
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -138,7 +146,9 @@ class PostgresDatabase:
             self.pool.open(wait=True, timeout=30)
         except Exception as e:
             self.pool.close()
-            raise RuntimeError(f"cannot connect to the database at LADDER_DATABASE_URL ({_safe(url)}): {e}") from e
+            raise StoreUnavailable(
+                f"the connection pool for {_safe(url)} did not open: {e}", code="database_unavailable"
+            ) from e
         self.migrate()
 
     @contextmanager
