@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.server.conftest import free_port
+from tests.ui.fixtures import wait_until_serving
 
 
 def machine_env(database_url: str, home: Path, blobs: Path, **extra: str) -> dict[str, str]:
@@ -69,14 +64,5 @@ def serve(env: dict[str, str], log: Path, key: str) -> Served:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                return Served(url, proc, log, key)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    wait_until_serving(url, proc, log, timeout=90)
+    return Served(url, proc, log, key)

@@ -42,6 +42,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Return once the server answers /api/health; kill it and raise with its log's tail if it cannot."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 class _Home:
     """Point this process's settings and database at another LADDER_HOME for a moment."""
 
@@ -108,17 +123,10 @@ def ui_server(tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    try:
+        wait_until_serving(url, proc, log, timeout=60)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     try:
         yield Server(url, key, home, log)
     finally:

@@ -105,9 +105,8 @@ class Connection:
 
     engine = "postgresql"
 
-    def __init__(self, raw: psycopg.Connection, in_transaction: bool):
+    def __init__(self, raw: psycopg.Connection):
         self.raw = raw
-        self.in_transaction = in_transaction
 
     def execute(self, sql: str, params: Sequence | dict = ()) -> psycopg.Cursor:
         return self.raw.execute(to_pyformat(sql), _params(params), prepare=False)
@@ -157,29 +156,27 @@ class PostgresDatabase:
 
         exclusive: take the single write lock first (see the module's docstring).
         """
-        current = getattr(self._local, "conn", None)
-        if current is not None:
-            yield current
-            return
-        with self.pool.connection() as raw, raw.transaction():
-            if exclusive:
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            conn = self._local.conn = Connection(raw, True)
-            try:
-                yield conn
-            finally:
-                self._local.conn = None
+        lock = ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,)) if exclusive else None
+        with self._transaction(lock) as conn:
+            yield conn
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """A read-only REPEATABLE READ transaction: every query inside sees one committed state."""
+        with self._transaction(("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", ())) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, first: tuple[str, tuple] | None) -> Iterator[Connection]:
+        """This thread's open transaction, or a new one on a pooled connection starting with `first`."""
         current = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
         with self.pool.connection() as raw, raw.transaction():
-            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            conn = self._local.conn = Connection(raw, True)
+            if first:
+                raw.execute(*first)
+            conn = self._local.conn = Connection(raw)
             try:
                 yield conn
             finally:
@@ -192,7 +189,7 @@ class PostgresDatabase:
             yield current
             return
         with self.pool.connection() as raw:
-            yield Connection(raw, False)
+            yield Connection(raw)
 
     def query(self, sql: str, params: Sequence | dict = ()) -> list[Any]:
         with self._reader() as conn:
