@@ -25,7 +25,7 @@ browser:
 
 # Every test on SQLite, then the store, knowledge, job and server suites again on a real PostgreSQL
 # with pgvector that the tests start themselves (the pgserver package; nothing to install by hand).
-PG_SUITES := tests/store tests/models/test_registry_and_store.py tests/knowledge tests/tuning tests/evals tests/server
+PG_SUITES := tests/store tests/models/test_registry_and_store.py tests/knowledge tests/tuning tests/evals tests/queue tests/server
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench

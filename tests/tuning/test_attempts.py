@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from ladder.cli.main import app
 from ladder.server import keys
+from ladder.store.db import get_db
 from ladder.tuning import jobs, leases, service
 
 
@@ -68,3 +69,38 @@ def test_a_stopped_worker_hands_its_job_back_without_using_an_attempt():
     back = jobs.load(job.id, None)
     assert back.status == "queued" and back.attempts == 0
     assert any("worker was stopped" in e.message for e in jobs.events(job.id))
+
+
+def test_workers_claiming_together_take_each_job_once():
+    import threading
+
+    ids = {queued_job().id for _ in range(6)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def claimer(n: int) -> None:
+        start.wait()
+        while (job := leases.claim_next(f"w{n}")) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(claimed) == sorted(ids)  # every job once, none twice
+
+
+def test_a_reclaim_leaves_a_job_whose_worker_renewed_after_it_looked():
+    job = queued_job()
+    assert leases.claim_next("w").id == job.id
+    jobs.update(job.id, lease_expires_at=0.0, worker_host="elsewhere")
+    db = get_db()
+    [seen] = leases.FT_JOBS.stale(db, "id")
+    assert leases.renew_lease(job.id, "w") == (True, False)  # the worker was only slow
+    with db.tx() as conn:
+        assert not leases.FT_JOBS.reset(conn, seen, "queued")
+    assert jobs.load(job.id, None).status == "running"
+    assert leases.reclaim_stale() == []

@@ -1,17 +1,15 @@
 """All the SQL of the `tasks` table: enqueue, claim under a lease, renew, finish, cancel, reclaim.
 
-Semantics mirror the fine-tuning leases (ladder.tuning.leases): a running task belongs to the worker
-whose id it carries while that worker renews its lease; a task whose worker is gone (lease expired,
-or a dead pid on this host) goes back to the queue, and fails after MAX_ATTEMPTS starts. Every
-transition of a running task names its worker in the WHERE clause, so a worker that lost its lease
-can change nothing, and the result is written once: `complete` sets `succeeded` and writes the
-result rows in one transaction, only while the row is still the caller's.
+The lease mechanics (claim, renew, release, reclaim) are `ladder.store.leases`, shared with the
+fine-tuning jobs: a running task belongs to the worker whose id it carries while that worker renews
+its lease; a task whose worker is gone (lease expired, or a dead pid on this host) goes back to the
+queue, and fails after MAX_ATTEMPTS starts. The result is written once: `complete` sets `succeeded`
+and writes the result rows in one transaction, only while the row is still the caller's.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,14 +17,15 @@ from dataclasses import dataclass
 from ladder.errors import Conflict, NotFound
 from ladder.ids import new_id
 from ladder.queue.config import QueueConfig
-from ladder.settings import host_name
 from ladder.store.db import Database, get_db
+from ladder.store.leases import Lease, LeaseTable
 
 # A task whose worker dies this many times is failed rather than started again (an eval that gets
 # its worker killed for memory would otherwise be retried forever). Claims count the starts.
 MAX_ATTEMPTS = 3
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 DONE = ("succeeded", "failed", "cancelled")
+TASKS = LeaseTable("tasks")
 
 
 class LeaseLost(Exception):
@@ -83,14 +82,6 @@ class Task:
         )
 
 
-@dataclass(frozen=True)
-class Lease:
-    """What a renewal found: whether the task is still the worker's, and whether a cancel was asked."""
-
-    ours: bool
-    cancel_requested: bool
-
-
 def lease_seconds() -> float:
     return QueueConfig().lease_s
 
@@ -132,40 +123,28 @@ def list_tasks(project_id: str, kind: str, limit: int = 50, db: Database | None 
 
 
 def claim_next(worker_id: str, kinds: Sequence[str], db: Database | None = None) -> Task | None:
-    """Take the oldest queued task of `kinds` for this worker (attempts counted), or None.
-
-    PostgreSQL: the row is locked with FOR UPDATE SKIP LOCKED outside the global write lock, so
-    workers on many machines claim at the same time, each a different row. SQLite: the same
-    statement inside BEGIN IMMEDIATE (one writer at a time does the same).
-    """
-    db = db or get_db()
-    waiting = "SELECT 1 FROM tasks WHERE status='queued' AND kind IN " + _in(kinds) + " LIMIT 1"
-    if db.one(waiting, tuple(kinds)) is None:  # idle workers poll with a read, never a write lock
-        return None
-    pg = db.engine == "postgresql"
-    now = time.time()
-    sql = (
-        "UPDATE tasks SET status='running', worker_id=?, worker_host=?, worker_pid=?, lease_expires_at=?,"
-        " attempts=attempts+1, started_at=COALESCE(started_at, ?), progress=NULL"
-        " WHERE id = (SELECT id FROM tasks WHERE status='queued' AND kind IN " + _in(kinds) + ""
-        " ORDER BY created_at, id LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if pg else "") + ")"
-        " RETURNING *"
+    """Take the oldest queued task of `kinds` for this worker (attempts counted), or None."""
+    row = TASKS.claim(
+        db or get_db(),
+        worker_id,
+        lease_seconds(),
+        where="kind IN " + _in(kinds),
+        args=tuple(kinds),
+        also_set=", progress=NULL",
     )
-    args = (worker_id, host_name(), os.getpid(), now + lease_seconds(), now, *kinds)
-    with db.tx(exclusive=not pg) as conn:
-        row = conn.execute(sql, args).fetchone()
     return Task.from_row(row) if row is not None else None
 
 
 def renew(task_id: str, worker_id: str, progress: dict | None = None, db: Database | None = None) -> Lease:
     """Extend the lease (and record progress) while the task is still this worker's."""
-    with (db or get_db()).tx() as conn:
-        row = conn.execute(
-            "UPDATE tasks SET lease_expires_at=?, progress=COALESCE(?, progress)"
-            " WHERE id=? AND worker_id=? AND status='running' RETURNING cancel_requested",
-            (time.time() + lease_seconds(), _json(progress), task_id, worker_id),
-        ).fetchone()
-    return Lease(row is not None, bool(row and row["cancel_requested"]))
+    return TASKS.renew(
+        db or get_db(),
+        task_id,
+        worker_id,
+        lease_seconds(),
+        also_set=", progress=COALESCE(?, progress)",
+        args=(_json(progress),),
+    )
 
 
 def cancel_requested(task_id: str, db: Database | None = None) -> bool:
@@ -222,13 +201,8 @@ def end(
 
 def release(task_id: str, worker_id: str, db: Database | None = None) -> bool:
     """A worker asked to stop hands its task back to the queue (not counted as an attempt)."""
-    cur = (db or get_db()).execute(
-        "UPDATE tasks SET status='queued', worker_id=NULL, worker_host=NULL, worker_pid=NULL,"
-        " lease_expires_at=NULL, attempts=CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
-        " WHERE id=? AND worker_id=? AND status='running'",
-        (task_id, worker_id),
-    )
-    return cur.rowcount == 1
+    with (db or get_db()).tx() as conn:
+        return TASKS.release(conn, task_id, worker_id)
 
 
 def request_cancel(task_id: str, project_id: str, kind: str, db: Database | None = None) -> Task:
@@ -259,17 +233,9 @@ def pending(kinds: Sequence[str], db: Database | None = None) -> bool:
 
 def reclaim_stale(db: Database | None = None) -> list[str]:
     """Running tasks whose worker is gone go back to the queue (cancelled if asked; failed after MAX_ATTEMPTS)."""
-    from ladder.tuning.leases import pid_dead
-
     db = db or get_db()
-    now = time.time()
     reclaimed = []
-    for r in db.query(
-        "SELECT id, kind, worker_id, worker_pid, worker_host, lease_expires_at, attempts, cancel_requested"
-        " FROM tasks WHERE status='running'"
-    ):
-        if not ((r["lease_expires_at"] or 0) < now or pid_dead(r["worker_pid"], r["worker_host"])):
-            continue
+    for r in TASKS.stale(db, "id, kind"):
         if r["cancel_requested"]:
             status, error = "cancelled", None
         elif r["attempts"] >= MAX_ATTEMPTS:
@@ -282,20 +248,8 @@ def reclaim_stale(db: Database | None = None) -> list[str]:
             }
         else:
             status, error = "queued", None
-        done = status != "queued"
-        # Guarded by the worker and lease read above: a worker that renewed meanwhile keeps its task.
-        cur = db.execute(
-            "UPDATE tasks SET status=?, error=?, finished_at=?, worker_id=NULL, worker_host=NULL, worker_pid=NULL,"
-            " lease_expires_at=NULL WHERE id=? AND status='running' AND worker_id=? AND lease_expires_at=?",
-            (
-                status,
-                _json(error),
-                now if done else None,
-                r["id"],
-                r["worker_id"],
-                r["lease_expires_at"],
-            ),
-        )
-        if cur.rowcount:
-            reclaimed.append(r["id"])
+        finished = time.time() if status != "queued" else None
+        with db.tx() as conn:
+            if TASKS.reset(conn, r, status, also_set=", error=?, finished_at=?", args=(_json(error), finished)):
+                reclaimed.append(r["id"])
     return reclaimed

@@ -1,13 +1,15 @@
-"""Leases: a running job belongs to one live worker; jobs of dead workers go back to the queue."""
+"""Fine-tuning jobs' leases: a running job belongs to one live worker; jobs of dead workers go back to the queue.
+
+The mechanics are `ladder.store.leases`, the same as every queued task's; what is particular to a
+fine-tune is here: attempts count since its last new checkpoint, and each change is a job event.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
-from ladder.settings import host_name
 from ladder.store.db import Database, get_db
+from ladder.store.leases import LeaseTable
 from ladder.tuning import checkpoints
 from ladder.tuning.jobs import Job, add_event, fail, finish, load, resume_command
 
@@ -16,32 +18,11 @@ from ladder.tuning.jobs import Job, add_event, fail, finish, load, resume_comman
 # counts since the last new checkpoint (jobs.add_checkpoint resets it), so a job that is
 # killed often but moves forward each time still finishes.
 MAX_ATTEMPTS = 3
+FT_JOBS = LeaseTable("ft_jobs")
 
 
 def lease_seconds() -> float:
     return float(os.environ.get("LADDER_TUNING_LEASE_S", "20"))
-
-
-def _zombie(pid: int) -> bool:
-    """A process that has exited but was not reaped by its parent yet (Linux /proc; False elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))  # the state letter follows "(comm) "
-
-
-def pid_dead(pid: int | None, host: str | None) -> bool:
-    """True only when we can tell for sure: same host and no such process (or only its zombie)."""
-    if not pid or host != host_name():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _zombie(pid)
 
 
 def reclaim_stale(db: Database | None = None) -> list[str]:
@@ -49,21 +30,10 @@ def reclaim_stale(db: Database | None = None) -> list[str]:
     from ladder.tuning.service import job_dir
 
     db = db or get_db()
-    now = time.time()
     reclaimed, ended = [], []
-    for r in db.query(
-        "SELECT id, project_id, worker_pid, worker_host, lease_expires_at, attempts, cancel_requested"
-        " FROM ft_jobs WHERE status='running'"
-    ):
-        if not ((r["lease_expires_at"] or 0) < now or pid_dead(r["worker_pid"], r["worker_host"])):
-            continue
+    for r in FT_JOBS.stale(db, "id, project_id"):
         with db.tx() as conn:
-            cur = conn.execute(
-                "UPDATE ft_jobs SET status='queued', worker_id=NULL, worker_pid=NULL, lease_expires_at=NULL"
-                " WHERE id=? AND status='running' AND (lease_expires_at IS NULL OR lease_expires_at=?)",
-                (r["id"], r["lease_expires_at"]),
-            )
-            if cur.rowcount == 0:
+            if not FT_JOBS.reset(conn, r, "queued"):
                 continue
             if r["cancel_requested"]:
                 finish(r["id"], "cancelled", db=db)
@@ -97,44 +67,25 @@ def reclaim_stale(db: Database | None = None) -> list[str]:
 def claim_next(worker_id: str, db: Database | None = None) -> Job | None:
     """Atomically take the oldest queued job for this worker."""
     db = db or get_db()
-    with db.tx() as conn:
-        row = conn.execute("SELECT id FROM ft_jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
-        if row is None:
-            return None
-        now = time.time()
-        conn.execute(
-            "UPDATE ft_jobs SET status='running', worker_id=?, worker_pid=?, worker_host=?,"
-            " lease_expires_at=?, attempts=attempts+1, started_at=COALESCE(started_at, ?) WHERE id=?",
-            (worker_id, os.getpid(), host_name(), now + lease_seconds(), now, row["id"]),
-        )
-    return load(row["id"], None, db)
+    row = FT_JOBS.claim(db, worker_id, lease_seconds())
+    return load(row["id"], None, db) if row is not None else None
 
 
 def renew_lease(job_id: str, worker_id: str, db: Database | None = None) -> tuple[bool, bool]:
     """(still ours, cancel requested)."""
-    db = db or get_db()
-    cur = db.execute(
-        "UPDATE ft_jobs SET lease_expires_at=? WHERE id=? AND worker_id=? AND status='running'",
-        (time.time() + lease_seconds(), job_id, worker_id),
-    )
-    row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job_id,))
-    return cur.rowcount == 1, bool(row and row["cancel_requested"])
+    lease = FT_JOBS.renew(db or get_db(), job_id, worker_id, lease_seconds())
+    return lease.ours, lease.cancel_requested
 
 
 def release(job_id: str, worker_id: str, db: Database | None = None) -> bool:
     """A worker asked to stop hands its job back to the queue (not counted as a failed attempt)."""
     db = db or get_db()
     with db.tx() as conn:
-        cur = conn.execute(
-            "UPDATE ft_jobs SET status='queued', worker_id=NULL, worker_pid=NULL, lease_expires_at=NULL,"
-            " attempts=CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
-            " WHERE id=? AND worker_id=? AND status='running'",
-            (job_id, worker_id),
-        )
-        if cur.rowcount:
+        released = FT_JOBS.release(conn, job_id, worker_id)
+        if released:
             add_event(
                 job_id,
                 "The worker was stopped; the job is queued again and will resume from its last complete checkpoint.",
                 db=db,
             )
-    return cur.rowcount == 1
+    return released

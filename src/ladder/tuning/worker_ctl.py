@@ -10,6 +10,7 @@ import time
 
 from ladder.settings import get_settings, host_name
 from ladder.store.db import Database, get_db
+from ladder.store.leases import pid_dead
 from ladder.tuning import leases
 
 STARTING = "starting-"  # worker_id of the slot while a spawned worker has not taken it yet
@@ -25,7 +26,7 @@ _REPLACE_WORKER = (
 def _alive(row) -> bool:
     if row is None:
         return False
-    if leases.pid_dead(row["pid"], row["host"]):
+    if pid_dead(row["pid"], row["host"]):
         return False
     return time.time() - row["heartbeat_at"] < leases.lease_seconds()
 
