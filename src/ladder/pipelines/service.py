@@ -1,18 +1,18 @@
-"""Bots: named pipelines stored in SQLite; every change is a new version and old versions stay readable."""
+"""Bots: named pipelines; every change is a new version and old versions stay readable (rows in pipelines/store.py)."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
 
-from ladder.errors import Conflict, InvalidInput, NotFound
+from ladder.errors import InvalidInput, NotFound
 from ladder.ids import new_id
 from ladder.models.registry import get_model
 from ladder.models.service import pick_backend
+from ladder.pipelines import store
 from ladder.pipelines.config import PipelineConfig
 from ladder.pipelines.pipeline import Pipeline
-from ladder.store.db import DEFAULT_PROJECT, get_db
+from ladder.pipelines.store import BotRow
+from ladder.store.db import DEFAULT_PROJECT
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # also the API schema's pattern
 _NAME = re.compile(NAME_PATTERN)
@@ -22,18 +22,18 @@ def _config(config: PipelineConfig | dict) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else PipelineConfig.from_dict(config)
 
 
-def _row_to_pipeline(row) -> Pipeline:
+def _row_to_pipeline(row: BotRow) -> Pipeline:
     try:
-        cfg = PipelineConfig.from_dict(json.loads(row["config"]))
+        cfg = PipelineConfig.from_dict(row.config)
     except InvalidInput as e:
         # Saved before a check that now refuses it (e.g. max_tokens -5): say which bot and how to mend it.
         raise InvalidInput(
-            f"bot {row['name']!r} version {row['version']} has a setting this version of ladder refuses: "
-            f"{e.message}; save a corrected version with `ladder bots edit {row['name']} ...` or "
-            f"POST /api/bots/{row['name']}/versions",
+            f"bot {row.name!r} version {row.version} has a setting this version of ladder refuses: "
+            f"{e.message}; save a corrected version with `ladder bots edit {row.name} ...` or "
+            f"POST /api/bots/{row.name}/versions",
             param=e.param,
         ) from e
-    return Pipeline(cfg, name=row["name"], version=row["version"], bot_id=row["id"], project_id=row["project_id"])
+    return Pipeline(cfg, name=row.name, version=row.version, bot_id=row.id, project_id=row.project_id)
 
 
 def _check_model(cfg: PipelineConfig, project_id: str) -> None:
@@ -47,15 +47,8 @@ def create_bot(name: str, config: PipelineConfig | dict, *, project_id: str = DE
         raise InvalidInput(f"bot name {name!r}: use 1-64 letters, digits, '.', '_' or '-'", param="name")
     cfg = _config(config)
     _check_model(cfg, project_id)
-    db = get_db()
     bot_id = new_id("bot")
-    with db.tx() as conn:
-        if conn.execute("SELECT 1 FROM bots WHERE project_id=? AND name=?", (project_id, name)).fetchone():
-            raise Conflict(f"a bot named {name!r} already exists; use `ladder bots edit {name}` to change it")
-        conn.execute(
-            "INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
-            (bot_id, project_id, name, 1, json.dumps(cfg.as_dict()), time.time()),
-        )
+    store.insert_first(bot_id, project_id, name, cfg.as_dict())
     return Pipeline(cfg, name=name, version=1, bot_id=bot_id, project_id=project_id)
 
 
@@ -64,7 +57,7 @@ def get_bot(name: str, version: int | None = None, *, project_id: str = DEFAULT_
     return _row_to_pipeline(_latest_row(name, project_id, version))
 
 
-def _latest_row(name: str, project_id: str, version: int | None = None):
+def _latest_row(name: str, project_id: str, version: int | None = None) -> BotRow:
     """The stored row of a bot's version (the latest unless one is named), or NotFound."""
     if version is None and "@" in name:
         name, _, v = name.partition("@")
@@ -73,16 +66,9 @@ def _latest_row(name: str, project_id: str, version: int | None = None):
             version = int(digits) if len(digits) <= 19 else 2**63  # no 5,000-digit int(); refused below
     if version is not None and not 0 < version < 2**63:  # SQLite's INTEGER range; beyond it sqlite3 overflows
         raise InvalidInput(f"bot version {version} is out of range (1 to {2**63 - 1})", param="version")
-    col = "id" if name.startswith("bot-") else "name"
-    sql = f"SELECT * FROM bots WHERE project_id=? AND {col}=?"
-    params: tuple = (project_id, name)
-    if version is not None:
-        sql += " AND version=?"
-        params += (version,)
-    row = get_db().one(sql + " ORDER BY version DESC LIMIT 1", params)
+    row = store.find(project_id, name, version)
     if row is None:
-        names = get_db().query("SELECT DISTINCT name FROM bots WHERE project_id=? ORDER BY name", (project_id,))
-        known = ", ".join(r["name"] for r in names) or "none yet"
+        known = ", ".join(store.names(project_id)) or "none yet"
         what = f"bot {name!r}" + (f" version {version}" if version is not None else "")
         raise NotFound(f"no {what}; bots: {known}", code="bot_not_found", param="bot")
     return row
@@ -94,36 +80,24 @@ def edit_bot(name: str, changes: dict, *, project_id: str = DEFAULT_PROJECT) -> 
         return get_bot(name, project_id=project_id)
     # From the stored settings, not a loaded pipeline, so an edit can mend a version that no longer loads.
     current = _latest_row(name, project_id)
-    cfg = PipelineConfig.from_dict({**json.loads(current["config"]), **changes})
+    cfg = PipelineConfig.from_dict({**current.config, **changes})
     _check_model(cfg, project_id)
-    with get_db().tx() as conn:
-        top = conn.execute(
-            "SELECT MAX(version) FROM bots WHERE project_id=? AND name=?", (project_id, current["name"])
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO bots(id, project_id, name, version, config, created_at) VALUES (?,?,?,?,?,?)",
-            (current["id"], project_id, current["name"], top + 1, json.dumps(cfg.as_dict()), time.time()),
-        )
-    return Pipeline(cfg, name=current["name"], version=top + 1, bot_id=current["id"], project_id=project_id)
+    version = store.insert_next(current, cfg.as_dict())
+    return Pipeline(cfg, name=current.name, version=version, bot_id=current.id, project_id=project_id)
 
 
 def list_bots(*, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
     """The latest version of every bot, by name."""
-    rows = get_db().query(
-        "SELECT b.* FROM bots b JOIN (SELECT name, MAX(version) AS v FROM bots WHERE project_id=? GROUP BY name)"
-        " m ON b.name=m.name AND b.version=m.v WHERE b.project_id=? ORDER BY b.name",
-        (project_id, project_id),
-    )
-    return [_row_to_pipeline(r) for r in rows]
+    return [_row_to_pipeline(r) for r in store.latest_of_each(project_id)]
 
 
 def bot_versions(name: str, *, project_id: str = DEFAULT_PROJECT) -> list[Pipeline]:
-    rows = get_db().query("SELECT * FROM bots WHERE project_id=? AND name=? ORDER BY version", (project_id, name))
+    rows = store.versions(project_id, name)
     if not rows:
         get_bot(name, project_id=project_id)
     return [_row_to_pipeline(r) for r in rows]
 
 
 def delete_bot(name: str, *, project_id: str = DEFAULT_PROJECT) -> None:
-    if get_db().execute("DELETE FROM bots WHERE project_id=? AND name=?", (project_id, name)).rowcount == 0:
+    if not store.delete(project_id, name):
         get_bot(name, project_id=project_id)
