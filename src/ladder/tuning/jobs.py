@@ -261,6 +261,21 @@ def event_seq(event_id: str, db: Database | None = None) -> int:
     return row["seq"]
 
 
+def last_event_seq(db: Database | None = None) -> int:
+    """The newest event's sequence number over all jobs (0 when none): a mark to look for later events."""
+    return (db or get_db()).one("SELECT COALESCE(MAX(seq), 0) AS s FROM ft_events")["s"]
+
+
+def trained_since(seq: int, db: Database | None = None) -> bool:
+    """Whether any job logged a training step after event `seq`."""
+    return (db or get_db()).one("SELECT 1 FROM ft_events WHERE seq > ? AND type='metrics' LIMIT 1", (seq,)) is not None
+
+
+def any_with_status(statuses: tuple[str, ...], db: Database | None = None) -> bool:
+    marks = ",".join("?" * len(statuses))
+    return (db or get_db()).one(f"SELECT 1 FROM ft_jobs WHERE status IN ({marks}) LIMIT 1", statuses) is not None
+
+
 def add_checkpoint(
     job_id: str,
     step: int,

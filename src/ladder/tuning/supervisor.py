@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from ladder.store.db import get_db
-from ladder.tuning import leases, worker, worker_ctl
+from ladder.tuning import jobs, leases, worker, worker_ctl
 
 log = logging.getLogger("ladder.tuning.supervisor")
 
@@ -78,7 +78,7 @@ class Supervisor:
             self._started_up = True
         if time.monotonic() < self._next_start or not self.work_waiting():
             return
-        mark = db.one("SELECT COALESCE(MAX(seq), 0) AS s FROM ft_events")["s"]
+        mark = jobs.last_event_seq(db)
         proc = worker_ctl.spawn_worker(self.command, db)
         if proc is not None:
             self.children.append(_Child(proc, mark))
@@ -86,13 +86,13 @@ class Supervisor:
             log.info("started tuning worker %d", proc.pid)
 
     def work_waiting(self) -> bool:
-        return get_db().one("SELECT 1 FROM ft_jobs WHERE status='queued' LIMIT 1") is not None
+        return jobs.any_with_status(("queued",))
 
     def busy(self) -> bool:
         """A child is alive, or a job is queued or running."""
         if any(c.proc.poll() is None for c in self.children):
             return True
-        return get_db().one("SELECT 1 FROM ft_jobs WHERE status IN ('queued','running') LIMIT 1") is not None
+        return jobs.any_with_status(("queued", "running"))
 
     def _reap(self, db) -> None:
         for child in list(self.children):
@@ -100,7 +100,7 @@ class Supervisor:
             if code is None:
                 continue
             self.children.remove(child)
-            trained = db.one("SELECT 1 FROM ft_events WHERE seq > ? AND type='metrics' LIMIT 1", (child.events_mark,))
+            trained = jobs.trained_since(child.events_mark, db)
             if code == 0 or trained:
                 self.failures = 0
             else:
