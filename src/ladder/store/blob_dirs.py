@@ -155,6 +155,16 @@ def delete_tree(url: str) -> None:
     shutil.rmtree(cache_path(url), ignore_errors=True)
 
 
+def read_text(url: str) -> str:
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rb") as f:
+            return f.read().decode("utf-8")
+    except Exception as e:
+        raise _failed("read", url, e) from e
+
+
 def delete_file(url: str) -> None:
     try:
         fs, path = _fs(url)
