@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shutil
 
-from tests.climb.test_recommend_report import _result, _run
-
 from ladder.climb.recommend import recommend
 from ladder.climb.report import report_html, write_report
 from ladder.climb.runner import RungResult
 from ladder.settings import reset_settings
+from tests.climb.test_recommend_report import _result, _run
 
 
 def _report():
