@@ -62,6 +62,7 @@ def download_file(url: str, dest: Path) -> bool:
     """Fetch one object into `dest` (atomically); False when there is none."""
     try:
         fs, path = _fs(url)
+        fs.invalidate_cache(path)
         if not fs.exists(path):
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ def download_dir(url: str, dest: Path, skip: tuple[str, ...] = ()) -> Path:
     """Fetch a complete directory into `dest` (one rename), leaving out the file names in `skip`."""
     try:
         fs, path = _fs(url)
+        fs.invalidate_cache(path)  # a listing cached before another machine finished the upload
         if not fs.exists(f"{path}/{COMPLETE}"):
             raise BlobStoreError(f"{url} is not a complete directory (no {COMPLETE} marker)", code="incomplete_blob")
         found = [p for p in fs.find(path) if p.split("/")[-1] not in skip]
