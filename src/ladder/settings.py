@@ -37,12 +37,14 @@ class Settings(BaseSettings):
     # Unset: SQLite at <home>/ladder.db. postgresql://…: the PostgreSQL (with pgvector) that every
     # `ladder serve` and `ladder worker` of a deployment shares (docs/deploy.md).
     database_url: str | None = None
-    # Unset: uploaded files under <home>/blobs. An fsspec URL (s3://bucket/prefix with s3fs,
-    # file:///mnt/shared/ladder): the blob store every machine of a deployment reads and writes.
+    # Unset: uploaded files under <home>/blobs. An fsspec URL (s3://bucket/prefix, file:///mnt/shared/ladder):
+    # the blob store every machine of a deployment reads and writes: uploads, fine-tune data, checkpoints,
+    # tuned adapters and reports (store/blob_dirs.py, tuning/remote.py).
     blob_url: str | None = None
-    # Where fine-tuning checkpoints and adapters, climb work dirs, reports and exports go; defaults to
-    # <home>. Several machines on one database point it at one shared mount (NFS, EFS), so a job resumed
-    # on another worker continues from its last checkpoint and every server can load every tuned model.
+    # Where fine-tuning job dirs, climb work dirs, reports and exports go; defaults to <home>. Without
+    # LADDER_BLOB_URL, several machines on one database point it at one shared mount (NFS, EFS), so a job
+    # resumed on another worker finds its checkpoints and every server every tuned model; with it, only
+    # `ladder export` output must be shared (docs/deploy.md).
     shared_root: Path | None = Field(default=None, alias="LADDER_SHARED_DIR")
     default_model: str = "smollm2-135m-instruct"
     embedding_model: str = "all-minilm-l6-v2"

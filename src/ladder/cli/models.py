@@ -65,6 +65,6 @@ def add_remote(
 
 @app.command("remove")
 def remove(name: str) -> None:
-    """Unregister a model (files on disk are left as they are)."""
+    """Unregister a model (files on disk are left as they are; a tuned adapter in LADDER_BLOB_URL is deleted)."""
     registry.remove(name)
     console.print(f"removed {name}")

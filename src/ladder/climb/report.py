@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 from pathlib import Path
 
 from ladder.climb import plots
 from ladder.climb import table as tbl
 from ladder.settings import get_settings
 from ladder.store.blobs import atomic_dir, commit_dir
+
+log = logging.getLogger("ladder.climb")
 
 WORST = 10
 ROUTING_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # the confidence cut-offs the routing table shows
@@ -168,7 +171,40 @@ def write_report(result, *, title: str | None = None) -> Path:
     )
     (tmp / "summary.json").write_text(json.dumps(_summary(result), indent=2, default=str), encoding="utf-8")
     commit_dir(tmp, final)
+    _publish(final)
     return final
+
+
+def _publish(final: Path) -> None:
+    """With LADDER_BLOB_URL: a copy under `<blob url>/reports/<id>/`, so a server on any machine shows it.
+
+    The local report is complete already and the run's results are stored by the caller; a blob store
+    that refuses the copy must not lose them, so the failure is logged, not raised.
+    """
+    from ladder.store import blob_dirs
+
+    url = blob_dirs.remote_url("reports", final.name)
+    if url is None:
+        return
+    try:
+        blob_dirs.upload_dir(final, url)
+    except blob_dirs.BlobStoreError as e:
+        log.warning("report %s stays on this machine only: %s", final, e.message)
+
+
+def report_html(report_dir: str | None) -> str | None:
+    """A stored report's HTML: from its directory on this machine, else from the blob store; None if neither."""
+    if not report_dir:
+        return None
+    local = Path(report_dir) / "report.html"
+    if local.is_file():
+        return local.read_text(encoding="utf-8")
+    from ladder.store import blob_dirs
+
+    url = blob_dirs.remote_url("reports", Path(report_dir).name)
+    if url is None or Path(report_dir).name not in blob_dirs.complete_children(blob_dirs.remote_url("reports")):
+        return None
+    return blob_dirs.read_text(f"{url}/report.html")
 
 
 def _summary(result) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ladder.errors import Conflict, InvalidInput, NotFound
@@ -245,6 +245,21 @@ def add_tuned(
     )
 
 
+def local_adapter(spec: ModelSpec) -> ModelSpec:
+    """The spec with its adapter on this machine: one in the blob store is fetched once into the cache.
+
+    A tuned model trained with LADDER_BLOB_URL set is registered by the URL of its adapter directory;
+    a checkpoint's optimizer state (trainer_state.pt) stays behind, it is not part of the model.
+    """
+    from ladder.store.blobs import is_url
+
+    if not spec.adapter_path or not is_url(spec.adapter_path):
+        return spec
+    from ladder.store.blob_dirs import cached_dir
+
+    return replace(spec, adapter_path=str(cached_dir(spec.adapter_path, skip=("trainer_state.pt",))))
+
+
 def set_gguf(name: str, gguf_path: str | Path, db: Database | None = None) -> None:
     """Attach an exported GGUF to a tuned model so llama.cpp can serve it."""
     (db or get_db()).execute("UPDATE models SET path=? WHERE name=?", (str(gguf_path), name))
@@ -254,5 +269,13 @@ def remove(name: str, db: Database | None = None) -> None:
     db = db or get_db()
     if name in {b.name for b in builtin_models()}:
         raise InvalidInput(f"{name!r} is built in and cannot be removed")
+    row = db.one("SELECT adapter_path FROM models WHERE name=?", (name,))
     if db.execute("DELETE FROM models WHERE name=?", (name,)).rowcount == 0:
         get_model(name, db=db)  # raises NotFound listing what exists
+    from ladder.store.blobs import is_url
+
+    if row and row["adapter_path"] and is_url(row["adapter_path"]):
+        # Local files stay where they are; the adapter in the blob store (and this machine's copy) goes.
+        from ladder.store.blob_dirs import delete_tree
+
+        delete_tree(row["adapter_path"])

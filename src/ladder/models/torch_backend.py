@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ladder.models.constrain_torch import RowMasks, TokenMasks
-from ladder.models.registry import ModelSpec
+from ladder.models.registry import ModelSpec, local_adapter
 from ladder.models.text_stops import StopScanner, cut_at_stop
 from ladder.models.types import ChatRequest, ChatResponse, Delta, GenerationParams, Message, Usage
 from ladder.settings import get_settings
@@ -61,6 +61,7 @@ class TorchBackend:
             torch.set_num_threads(threads)
         device = pick_device()
         base_dir = hf_dir(spec, project_id)
+        spec = local_adapter(spec)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         with quiet_loading():
             model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype).to(device)

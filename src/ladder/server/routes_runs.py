@@ -6,8 +6,6 @@ The server only checks and enqueues (ladder.queue): a worker — the server's em
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
@@ -167,7 +165,9 @@ async def climb_report(climb_id: str, who: Principal = Depends(principal)) -> HT
     if not task.run_id:
         raise NotFound(f"climb {climb_id} has no report yet (status {task.status})", param="climb_id")
     info = await in_thread(_climb_summary, task.run_id, who.project_id)
-    html = Path(info["report_dir"] or "") / "report.html"
-    if not html.is_file():
+    from ladder.climb.report import report_html
+
+    html = await in_thread(report_html, info["report_dir"])
+    if html is None:
         raise NotFound(f"climb {climb_id} has no HTML report", param="climb_id")
-    return HTMLResponse(await in_thread(html.read_text, encoding="utf-8"))
+    return HTMLResponse(html)

@@ -30,10 +30,11 @@ def merged_model(name: str, project_id: str = DEFAULT_PROJECT):
     if spec.backend == "remote":
         raise InvalidInput(f"{name} is a remote model; only local models can be exported", param="model")
     base_dir = hf_dir(spec, project_id)
+    adapter = registry.local_adapter(spec).adapter_path
     with quiet_loading():
         model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-        if spec.adapter_path:
-            model = PeftModel.from_pretrained(model, spec.adapter_path).merge_and_unload()
+        if adapter:
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     model.eval()
     return model, AutoTokenizer.from_pretrained(base_dir), spec
 

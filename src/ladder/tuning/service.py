@@ -13,7 +13,7 @@ from ladder.errors import InvalidInput, LadderError
 from ladder.settings import get_settings
 from ladder.store import files
 from ladder.store.db import DEFAULT_PROJECT, get_db
-from ladder.tuning import checkpoints, jobs, leases
+from ladder.tuning import checkpoints, jobs, leases, remote
 from ladder.tuning.hparams import resolve, validation_count
 from ladder.tuning.jobs import Checkpoint, Event, Job
 from ladder.tuning.task_metric import resolve_task
@@ -161,6 +161,7 @@ def create_job(
         d = job_dir(job.id)
         write_jsonl(train, d / "train.jsonl")
         write_jsonl(valid, d / "valid.jsonl")
+        remote.push_data(job.id, d)  # with LADDER_BLOB_URL: a worker on any machine reads them there
     except LadderError as e:
         jobs.fail(job.id, e.code or "invalid_training_file", e.message)
         raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ladder.errors import Conflict, LadderError
 from ladder.store.db import get_db
-from ladder.tuning import checkpoints, jobs, leases, pause_points, worker_ctl
+from ladder.tuning import checkpoints, jobs, leases, pause_points, remote, worker_ctl
 
 IDLE_EXIT_S = 5.0
 BEAT_S = 1.0
@@ -62,8 +62,6 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
     from ladder.tuning.hparams import TASK_KEYS
     from ladder.tuning.task_metric import TaskMeter
 
-    resumed = (d / "checkpoints").is_dir()
-    jobs.add_event(job.id, "Fine-tuning job resumed." if resumed else "Fine-tuning job started.")
     t_start = time.time()
 
     def on_metrics(m: dict) -> None:
@@ -86,20 +84,12 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
     def on_checkpoint(step: int, epoch: float, path: Path, metrics: dict) -> None:
         pause_points.reached("checkpoint_renamed", job=job.id, step=step)
         ck_name = f"{name}:ckpt-step-{step}"
+        where = remote.push_checkpoint(job.id, path)  # with LADDER_BLOB_URL: uploaded before its row exists
         with db.tx():
-            jobs.add_checkpoint(job.id, step, epoch, str(path), ck_name, metrics, db=db)
+            jobs.add_checkpoint(job.id, step, epoch, where, ck_name, metrics, db=db)
             with suppress(Conflict):  # already registered by an earlier attempt
-                registry.add_tuned(ck_name, job.model, path, job.project_id, {"job": job.id, "step": step}, db=db)
+                registry.add_tuned(ck_name, job.model, where, job.project_id, {"job": job.id, "step": step}, db=db)
             jobs.add_event(job.id, f"Checkpoint saved at step {step}.", db=db)
-
-    # A crash between a checkpoint's rename and its row leaves it on disk only: list it now.
-    known = {c.step for c in jobs.checkpoints(job.id, db)}
-    for path in checkpoints.complete(d):
-        m = checkpoints.metrics_of(path)
-        if m.get("step") and m["step"] not in known:
-            on_checkpoint(
-                m["step"], m.get("epoch", 0.0), path, {k: v for k, v in m.items() if k not in ("step", "epoch")}
-            )
 
     cb = trainer.Callbacks(
         metrics=on_metrics,
@@ -108,6 +98,21 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
         message=lambda level, msg: jobs.add_event(job.id, msg, level=level),
     )
     try:
+        # Another machine may have run this job: its data and newest checkpoint come from the blob store.
+        remote.pull_data(job.id, d)
+        pulled = remote.pull_resumable(job.id, d)
+        resumed = (d / "checkpoints").is_dir()
+        jobs.add_event(job.id, "Fine-tuning job resumed." if resumed else "Fine-tuning job started.")
+        if pulled is not None:
+            jobs.add_event(job.id, f"Fetched the checkpoint at step {pulled} from the blob store.")
+        # A crash between a checkpoint's rename and its row leaves it on disk only: list it now.
+        known = {c.step for c in jobs.checkpoints(job.id, db)}
+        for path in checkpoints.complete(d):
+            m = checkpoints.metrics_of(path)
+            if m.get("step") and m["step"] not in known:
+                on_checkpoint(
+                    m["step"], m.get("epoch", 0.0), path, {k: v for k, v in m.items() if k not in ("step", "epoch")}
+                )
         base = registry.get_model(job.model, job.project_id)
         base_dir = hf_dir(base, job.project_id)
         tok = AutoTokenizer.from_pretrained(base_dir)
@@ -126,6 +131,7 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
                 job.id, f"{cut} training example(s) were truncated to max_seq_length={maxlen}.", level="warn"
             )
         result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb, meter)
+        adapter_at = remote.push_adapter(job.id, result.adapter_dir)
     except trainer.StopRequested:
         row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job.id,))
         if row and row["cancel_requested"]:
@@ -176,7 +182,7 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
             registry.add_tuned(
                 name,
                 job.model,
-                result.adapter_dir,
+                adapter_at,
                 job.project_id,
                 {"job": job.id, "seed": job.seed, "hyperparameters": hp, "best_step": result.best_step},
                 db=db,
