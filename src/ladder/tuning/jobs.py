@@ -332,6 +332,24 @@ def last_training_speeds(model: str, project_id: str, db: Database | None = None
     return [v for r in rows if r["data"] for v in [json.loads(r["data"]).get("tokens_per_second")] if v]
 
 
+def worker_of(job_id: str, db: Database | None = None) -> str | None:
+    """The worker id a running job carries (None when no worker holds it)."""
+    row = (db or get_db()).one("SELECT worker_id FROM ft_jobs WHERE id=? AND status='running'", (job_id,))
+    return row["worker_id"] if row is not None else None
+
+
+def ids_with_status(
+    statuses: tuple[str, ...], *, older_than: float | None = None, db: Database | None = None
+) -> list[str]:
+    """Ids of the jobs in one of `statuses` (created before `older_than` when given), oldest first."""
+    sql = "SELECT id FROM ft_jobs WHERE status IN (" + ",".join("?" * len(statuses)) + ")"
+    args: tuple = statuses
+    if older_than is not None:
+        sql += " AND created_at < ?"
+        args += (older_than,)
+    return [r["id"] for r in (db or get_db()).query(sql + " ORDER BY created_at", args)]
+
+
 def owned_by(job_id: str, worker_id: str, db: Database | None = None) -> bool:
     """Whether `worker_id` still holds this running job (its lease was not reclaimed meanwhile)."""
     row = (db or get_db()).one("SELECT status, worker_id FROM ft_jobs WHERE id=?", (job_id,))

@@ -55,17 +55,14 @@ VALIDATION_TIMEOUT_S = 600.0
 
 def fail_stale_validations(max_age_s: float = VALIDATION_TIMEOUT_S) -> list[str]:
     """Fail every job stuck in `validating_files` for longer than max_age_s (call at start-up); their ids."""
-    db = get_db()
-    rows = db.query(
-        "SELECT id FROM ft_jobs WHERE status='validating_files' AND created_at < ?", (time.time() - max_age_s,)
-    )
-    for row in rows:
+    stale = jobs.ids_with_status(("validating_files",), older_than=time.time() - max_age_s)
+    for job_id in stale:
         jobs.fail(
-            row["id"],
+            job_id,
             "validation_interrupted",
             "validating the files was interrupted (the server stopped); create the job again",
         )
-    return [r["id"] for r in rows]
+    return stale
 
 
 def _versions() -> dict:

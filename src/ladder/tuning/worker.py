@@ -39,14 +39,14 @@ def run_job(job: jobs.Job, stop: threading.Event | None = None) -> jobs.Job:
     hp, d = job.resolved, job_dir(job.id)
     name = tuned_model_name(job.model, job.suffix, job.id)
     # The worker id that claimed it: every outcome is written only while the job is still ours.
-    owner = db.one("SELECT worker_id FROM ft_jobs WHERE id=?", (job.id,))["worker_id"]
+    owner = jobs.worker_of(job.id, db)
     try:
         return _run(job, stop, db, hp, d, name, owner)
     finally:
         # This worker writes nothing more; its half-written directories are garbage now
         # (unless the job was reclaimed and another worker is writing it).
-        row = db.one("SELECT status, worker_id FROM ft_jobs WHERE id=?", (job.id,))
-        if row is None or row["status"] != "running" or row["worker_id"] == owner:
+        holder = jobs.worker_of(job.id, db)
+        if holder is None or holder == owner:
             checkpoints.remove_partial(d)
 
 
@@ -133,8 +133,7 @@ def _run(job: jobs.Job, stop: threading.Event, db, hp: dict, d: Path, name: str,
         result = trainer.train(d, base_dir, train, valid, hp, job.seed, pad, cb, meter)
         adapter_at = remote.push_adapter(job.id, result.adapter_dir)
     except trainer.StopRequested:
-        row = db.one("SELECT cancel_requested FROM ft_jobs WHERE id=?", (job.id,))
-        if row and row["cancel_requested"]:
+        if jobs.load(job.id, None, db).cancel_requested:
             with db.tx():
                 if jobs.finish(job.id, "cancelled", db, owner=owner):
                     jobs.add_event(job.id, "Job cancelled.", db=db)
@@ -210,8 +209,8 @@ def sweep_partials(db=None) -> int:
 
     db = db or get_db()
     removed = 0
-    for r in db.query("SELECT id FROM ft_jobs WHERE status != 'running'"):
-        d = job_dir(r["id"])
+    for job_id in jobs.ids_with_status(tuple(s for s in jobs.STATUSES if s != "running"), db=db):
+        d = job_dir(job_id)
         if d.is_dir():
             removed += checkpoints.remove_partial(d)
     return removed
