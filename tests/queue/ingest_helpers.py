@@ -36,7 +36,7 @@ class GatedEmbedder(HashEmbedder):
 
 
 @pytest.fixture
-def queue_bytes(monkeypatch):
+def queue_threshold(monkeypatch):
     """Uploads over QUEUE_BYTES are queued; the heartbeat is quick so a cancel is seen at once."""
     from ladder.settings import reset_settings
 
@@ -47,7 +47,7 @@ def queue_bytes(monkeypatch):
 
 
 @pytest.fixture
-def gated():
+def gated_embedder():
     emb = GatedEmbedder()
     previous = embedder_mod.set_embedder(emb)
     yield emb
@@ -56,7 +56,7 @@ def gated():
 
 
 @pytest.fixture
-def hashed():
+def hash_embedder():
     emb = HashEmbedder()
     previous = embedder_mod.set_embedder(emb)
     yield emb

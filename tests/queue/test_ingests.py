@@ -15,7 +15,7 @@ from ladder.queue.worker import QueueWorker
 from ladder.store.db import DEFAULT_PROJECT
 from ladder.store.usage import UsageRecord, record
 from tests.queue.helpers import wait_for
-from tests.queue.ingest_helpers import big_doc, gated, hashed, knowledge_files, queue_bytes, rows  # noqa: F401
+from tests.queue.ingest_helpers import big_doc, knowledge_files, rows
 
 P = DEFAULT_PROJECT
 
@@ -31,7 +31,7 @@ def _queue(data: bytes, name: str = "handbook.md", kb: str = "docs", **kw):
     return out
 
 
-def test_a_queued_ingest_is_searchable_only_once_it_has_succeeded(hashed, queue_bytes):
+def test_a_queued_ingest_is_searchable_only_once_it_has_succeeded(hash_embedder, queue_threshold):
     kb = _kb()
     task = _queue(big_doc())
     assert task.status == "queued" and task.id.startswith("ingest-") and task.params["kb"] == kb
@@ -61,7 +61,7 @@ def _embed_usage():
     return get_db().query("SELECT embedded_chunks FROM usage WHERE kind='embed'")
 
 
-def test_a_failing_parse_fails_the_task_with_its_reason_and_leaves_nothing(hashed, queue_bytes):
+def test_a_failing_parse_fails_the_task_with_its_reason_and_leaves_nothing(hash_embedder, queue_threshold):
     _kb()
     bad = b'{"text": "fine row"}\n' * 300 + b"{not json\n"
     task = _queue(bad, "faq.jsonl")
@@ -73,7 +73,7 @@ def test_a_failing_parse_fails_the_task_with_its_reason_and_leaves_nothing(hashe
     assert knowledge_files() == []  # its upload went with it
 
 
-def test_what_can_be_checked_is_refused_when_queued(hashed, queue_bytes):
+def test_what_can_be_checked_is_refused_when_queued(hash_embedder, queue_threshold):
     _kb()
     with pytest.raises(InvalidInput, match="unsupported file type"):
         ingests.queue_upload("docs", "slides.pptx", big_doc(), project_id=P)
@@ -87,7 +87,7 @@ def test_what_can_be_checked_is_refused_when_queued(hashed, queue_bytes):
     assert rows("tasks") == 0 and knowledge_files() == []
 
 
-def test_the_embedding_budget_is_checked_again_by_the_worker(hashed, queue_bytes, monkeypatch):
+def test_the_embedding_budget_is_checked_again_by_the_worker(hash_embedder, queue_threshold, monkeypatch):
     from ladder.settings import reset_settings
 
     _kb()
@@ -101,7 +101,7 @@ def test_the_embedding_budget_is_checked_again_by_the_worker(hashed, queue_bytes
     assert rows("kb_docs") == 0 and knowledge_files() == []
 
 
-def test_same_content_is_unchanged_at_once_and_not_queued(hashed, queue_bytes):
+def test_same_content_is_unchanged_at_once_and_not_queued(hash_embedder, queue_threshold):
     _kb()
     first = service.add_document("docs", "handbook.md", big_doc(), project_id=P)
     again = ingests.queue_upload("docs", "copy.md", big_doc(), project_id=P)
@@ -109,17 +109,17 @@ def test_same_content_is_unchanged_at_once_and_not_queued(hashed, queue_bytes):
     assert [d.id for d in again.docs] == [d.id for d in first.docs] and rows("tasks") == 0
 
 
-def test_cancel_mid_ingest_leaves_nothing(gated, queue_bytes):
+def test_cancel_mid_ingest_leaves_nothing(gated_embedder, queue_threshold):
     _kb()
     task = _queue(big_doc())
     worker = QueueWorker(("ingest",), interval_s=0.05).start()
     try:
-        assert gated.reached.wait(30), "the ingest never reached its second batch"
+        assert gated_embedder.reached.wait(30), "the ingest never reached its second batch"
         assert service.search("docs", "refund window", project_id=P) == []  # half-embedded: nothing visible
         flagged = ingests.cancel_ingest("docs", task.id, P)
         assert flagged.cancel_requested and flagged.status == "running"
         threading.Event().wait(0.3)  # the heartbeat (every 0.05 s) tells the running task
-        gated.go.set()
+        gated_embedder.go.set()
         wait_for(lambda: store.get(task.id).done, what="the cancel")
     finally:
         worker.stop()
@@ -129,7 +129,7 @@ def test_cancel_mid_ingest_leaves_nothing(gated, queue_bytes):
     assert rows("kb_docs") == rows("kb_chunks") == 0 and knowledge_files() == [] and _embed_usage() == []
 
 
-def test_cancel_a_queued_ingest_ends_it_and_its_upload_at_once(hashed, queue_bytes):
+def test_cancel_a_queued_ingest_ends_it_and_its_upload_at_once(hash_embedder, queue_threshold):
     from ladder.errors import Conflict
 
     _kb()
@@ -144,15 +144,15 @@ def test_cancel_a_queued_ingest_ends_it_and_its_upload_at_once(hashed, queue_byt
     assert QueueWorker(("ingest",)).run_one() is None
 
 
-def test_a_stopped_worker_hands_the_ingest_to_another_that_commits_it_once(gated, queue_bytes):
+def test_a_stopped_worker_hands_the_ingest_to_another_that_commits_it_once(gated_embedder, queue_threshold):
     _kb()
     task = _queue(big_doc())
     first = QueueWorker(("ingest",), interval_s=0.05).start()
-    assert gated.reached.wait(30), "the ingest never reached its second batch"
+    assert gated_embedder.reached.wait(30), "the ingest never reached its second batch"
     stopping = threading.Thread(target=first.stop)
     stopping.start()  # as Ctrl-C on `ladder worker`: the task stops at its next batch and goes back
     wait_for(lambda: first._halt.is_set(), what="the stop")
-    gated.go.set()
+    gated_embedder.go.set()
     stopping.join(30)
     assert first.finished[task.id] == "released"
     back = store.get(task.id)
@@ -169,7 +169,7 @@ def test_a_stopped_worker_hands_the_ingest_to_another_that_commits_it_once(gated
     assert second.finished == {task.id: "succeeded"}
 
 
-def test_a_replace_through_the_queue_swaps_the_old_version_in_one_commit(hashed, queue_bytes):
+def test_a_replace_through_the_queue_swaps_the_old_version_in_one_commit(hash_embedder, queue_threshold):
     from ladder.store.blobs import blob_path
 
     _kb()
