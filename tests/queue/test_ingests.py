@@ -3,6 +3,7 @@ stopped worker leaves no document behind; another worker then commits it exactly
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -182,3 +183,24 @@ def test_a_replace_through_the_queue_swaps_the_old_version_in_one_commit(hash_em
     docs = service.list_docs("docs", project_id=P)
     assert [d.file_id for d in docs] == [task.params["file_id"]]
     assert knowledge_files() == [task.params["file_id"]] and not blob_path(old_file).exists()  # removed after
+
+
+def test_the_cli_queues_lists_and_cancels_ingests(hash_embedder, queue_threshold, tmp_path):
+    from typer.testing import CliRunner
+
+    from ladder.cli.main import app
+
+    _kb()
+    path = tmp_path / "handbook.md"
+    path.write_bytes(big_doc())
+    runner = CliRunner()
+    added = runner.invoke(app, ["kb", "add", "docs", str(path), "--queue"])
+    assert added.exit_code == 0, added.output
+    [task] = ingests.list_ingests("docs", P)
+    assert f"queued: handbook.md as {task.id}" in added.output and rows("kb_docs") == 0
+    assert "1 more queued or running: `ladder kb ingests docs`" in runner.invoke(app, ["kb", "docs", "docs"]).output
+    listed = runner.invoke(app, ["kb", "ingests", "docs", "--json"])
+    assert listed.exit_code == 0 and [t["status"] for t in json.loads(listed.output)] == ["queued"]
+    cancelled = runner.invoke(app, ["kb", "cancel-ingest", "docs", task.id])
+    assert cancelled.exit_code == 0 and f"{task.id}: cancelled" in cancelled.output
+    assert store.get(task.id).status == "cancelled" and knowledge_files() == []
