@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = ["tests.ui.fixtures", "tests.postgres_fixtures"]
+pytest_plugins = ["tests.ui.fixtures", "tests.postgres_fixtures", "tests.queue.ingest_helpers"]
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

@@ -22,6 +22,7 @@ PREFIXES = {
     "bot",
     "eval",
     "climb",
+    "ingest",
     "proj",
     "key",
     "chatcmpl",

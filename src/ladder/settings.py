@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_chunks_per_document: int = 2000
     # ... and one project may embed at most this many chunks in any 24 hours (usage ledger).
     embed_chunks_per_day: int = 20_000
+    # A KB upload over the API larger than this many bytes is queued as an `ingest` task (202 with the
+    # task) rather than embedded while the request waits; 256 KiB of Markdown is about 330 chunks,
+    # some 13 s of CPU here. The form field `wait` forces either way.
+    kb_queue_bytes: int = Field(256 * 1024, ge=0)
 
     @property
     def db_path(self) -> Path:

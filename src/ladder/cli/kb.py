@@ -56,6 +56,12 @@ def add(
     policy: str = typer.Option("replace", help="same name, new content: skip | replace | keep"),
     text_column: str = typer.Option(None, help=".csv/.jsonl column(s) holding the text, e.g. question,answer"),
     meta: list[str] = typer.Option(None, help="metadata key=value for every document (repeatable)"),
+    queue: bool = typer.Option(
+        False,
+        "--queue",
+        help="queue each file as an `ingest` task for `ladder worker` or a server's worker instead of ingesting"
+        " it here; `ladder kb ingests NAME` shows them",
+    ),
     project: ProjectOption = None,
 ) -> None:
     """Add documents (one transaction each): searchable as soon as each one is done."""
@@ -68,6 +74,9 @@ def add(
     for path in files:
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file", param="files")
+    if queue:
+        _queue_files(name, files, policy=policy, metadata=metadata, text_column=text_column, project_id=pid)
+        return
     base = 0
     with progress_bar("embedding", None, unit="chunks") as advance:
         for path in files:
@@ -97,6 +106,51 @@ def add(
             base += seen[0]
 
 
+def _queue_files(name: str, files: list[Path], **options) -> None:
+    from ladder.cli.console import console
+    from ladder.knowledge.ingest import read_bounded
+    from ladder.knowledge.records import AddResult
+    from ladder.queue.ingests import queue_upload
+
+    for path in files:
+        out = queue_upload(name, path.name, read_bounded(path), **options)
+        if isinstance(out, AddResult):  # the same content is there already (or skip): nothing to queue
+            console.print(f"{out.status}: {out.filename} ({len(out.docs)} documents)", highlight=False)
+        else:
+            console.print(f"queued: {out.params['filename']} as {out.id}", highlight=False)
+
+
+@app.command("ingests")
+def ingests(
+    name: str, json_out: bool = typer.Option(False, "--json", help="print JSON"), project: ProjectOption = None
+) -> None:
+    """Queued, running and finished ingests of a knowledge base (large uploads run as tasks), newest first."""
+    from ladder.cli.console import console
+    from ladder.queue import ingests as queued
+
+    tasks = queued.list_ingests(name, project_id(project))
+    if json_out:
+        typer.echo(json.dumps([queued.as_dict(t) for t in tasks], ensure_ascii=False, indent=1))
+        return
+    table = Table("id", "file", "status", "progress", "error")
+    for t in tasks:
+        prog = t.progress or {}
+        shown = f"{prog.get('stage', '')} {prog.get('done', 0)}/{prog.get('total') or '?'}" if prog else ""
+        table.add_row(t.id, t.params.get("filename", ""), t.status, shown, (t.error or {}).get("message", ""))
+    console.print(table)
+
+
+@app.command("cancel-ingest")
+def cancel_ingest(name: str, ingest_id: str, project: ProjectOption = None) -> None:
+    """Cancel a queued ingest (at once) or a running one (at its next batch); nothing of it is kept."""
+    from ladder.cli.console import console
+    from ladder.queue.ingests import cancel_ingest as cancel
+
+    task = cancel(name, ingest_id, project_id(project))
+    note = "" if task.done else " (it stops at its next batch)"
+    console.print(f"{task.id}: {task.status}{note}", highlight=False)
+
+
 @app.command("docs")
 def docs(
     name: str, json_out: bool = typer.Option(False, "--json", help="print JSON"), project: ProjectOption = None
@@ -112,6 +166,11 @@ def docs(
     for d in rows:
         table.add_row(d.id, d.name, d.format, str(d.n_chunks), str(d.bytes))
     console.print(table)
+    from ladder.queue.ingests import list_ingests
+
+    pending = list_ingests(name, project_id(project), pending=True)
+    if pending:  # not searchable yet: they appear above once their task has succeeded
+        console.print(f"{len(pending)} more queued or running: `ladder kb ingests {name}`", highlight=False)
 
 
 @app.command("rm")

@@ -1,4 +1,4 @@
-"""`ladder worker`: run the queues (fine-tuning jobs, evals, climbs) in the foreground, on any machine."""
+"""`ladder worker`: run the queues (fine-tuning jobs, evals, climbs, KB ingests) in the foreground, on any machine."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ def worker_cmd(
     ),
     interval: float = typer.Option(1.0, "--interval", help="Seconds between checks of the queue."),
     kinds: str = typer.Option(
-        "tune,eval,climb", "--kinds", help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb."
+        "tune,eval,climb,ingest",
+        "--kinds",
+        help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb, ingest (large KB uploads).",
     ),
     concurrency: int = typer.Option(
-        1, "--concurrency", min=1, max=64, help="Eval/climb tasks run at once (threads; tune keeps one worker)."
+        1, "--concurrency", min=1, max=64, help="Eval/climb/ingest tasks run at once (threads; tune keeps one worker)."
     ),
 ) -> None:
     """Process the queued work of every project: with `tune`, keeps one fine-tuning worker alive while jobs
-    wait; with `eval`/`climb`, claims those tasks (several machines may run `ladder worker` on one database)."""
+    wait; with `eval`/`climb`/`ingest`, claims those tasks (several machines may run `ladder worker` on one
+    database)."""
     from ladder.queue.foreground import Foreground, parse_kinds
     from ladder.settings import get_settings
     from ladder.store.sweep import sweep_at_start

@@ -60,6 +60,20 @@ def _kill_pool() -> None:
 atexit.register(_kill_pool)
 
 
+def check_upload(filename: str, data: bytes, max_bytes: int | None = None) -> str:
+    """The upload's format, after the checks that need no parsing (type, size, not empty)."""
+    fmt = detect_format(filename)
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise InvalidInput(
+            f"{filename}: {len(data):,} bytes is over the size limit of {limit:,} bytes (LADDER_KB_MAX_BYTES)",
+            param="file",
+        )
+    if not data:
+        raise InvalidInput(f"{filename}: the file is empty", param="file")
+    return fmt
+
+
 def parse_upload(
     filename: str,
     data: bytes,
@@ -70,15 +84,7 @@ def parse_upload(
     isolate: bool = True,
 ) -> tuple[str, list[ParsedDoc]]:
     """(format, documents) for one upload, or InvalidInput naming the file and the reason."""
-    fmt = detect_format(filename)
-    limit = MAX_BYTES if max_bytes is None else max_bytes
-    if len(data) > limit:
-        raise InvalidInput(
-            f"{filename}: {len(data):,} bytes is over the size limit of {limit:,} bytes (LADDER_KB_MAX_BYTES)",
-            param="file",
-        )
-    if not data:
-        raise InvalidInput(f"{filename}: the file is empty", param="file")
+    fmt = check_upload(filename, data, max_bytes)
     if not isolate or fmt not in ISOLATED:
         return fmt, parse(filename, data, fmt, text_column)
     timeout = PARSE_TIMEOUT_S if timeout_s is None else timeout_s

@@ -73,3 +73,21 @@ def check_budget(name: str, chunks: int, project_id: str, db: Database | None = 
             code="embedding_budget_exceeded",
             param="file",
         )
+
+
+def check_budget_left(name: str, project_id: str, db: Database | None = None) -> None:
+    """QuotaExceeded (429) when the project has no embedding budget left at all: what a queued upload,
+    whose chunk count is not known until a worker parses it, can be refused for when it is queued."""
+    settings = get_settings()
+    db = db or get_db()
+    now = time.time()
+    used = embedded_recently(project_id, db, now)
+    if used >= settings.embed_chunks_per_day:
+        at = _frees_up_at(project_id, 1, settings.embed_chunks_per_day, db, now)
+        when = f"retry after {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(at))}" if at else "raise the budget"
+        raise QuotaExceeded(
+            f"{name}: this project has used its whole budget of {settings.embed_chunks_per_day:,} embedded chunks"
+            f" in 24 hours ({used:,} used; LADDER_EMBED_CHUNKS_PER_DAY); {when}; nothing was queued",
+            code="embedding_budget_exceeded",
+            param="file",
+        )

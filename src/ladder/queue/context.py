@@ -24,6 +24,9 @@ class Outcome:
 
     run_id: str
     save: Callable[[], None]
+    # Called once the result has committed (never when it did not): removing what it replaced, such as
+    # the blobs of a replaced document, which must not go before the commit.
+    after: Callable[[], None] | None = None
 
 
 class TaskContext:

@@ -1,4 +1,4 @@
-"""The queue worker a server runs for evals and climbs while it is served (off with LADDER_SERVE_WORKER=0)."""
+"""The queue worker a server runs for evals, climbs and large KB ingests (off with LADDER_SERVE_WORKER=0)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from ladder.queue.config import QueueConfig
 
 # One slot: the server also answers chat requests on the same cores; more slots are `ladder worker`'s.
-KINDS = ("eval", "climb")
+KINDS = ("eval", "climb", "ingest")
 
 
 @asynccontextmanager

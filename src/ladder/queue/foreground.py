@@ -1,4 +1,4 @@
-"""`ladder worker`'s loop: the tuning supervisor (kind `tune`) and a queue worker (eval, climb) together."""
+"""`ladder worker`'s loop: the tuning supervisor (kind `tune`) and a queue worker (eval, climb, ingest) together."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ladder.queue import store
 from ladder.queue.worker import QueueWorker
 
 log = logging.getLogger("ladder.queue")
-KINDS = ("tune", "eval", "climb")
+KINDS = ("tune", "eval", "climb", "ingest")
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:

@@ -127,6 +127,11 @@ class QueueWorker:
             outcome = kinds.HANDLERS[task.kind](task, ctx)
             beat.stop()
             ended = store.complete(task.id, worker_id, outcome.run_id, outcome.save, progress=ctx.progress)
+            if ended == "succeeded" and outcome.after is not None:
+                try:
+                    outcome.after()
+                except Exception:  # the result is stored; a leftover is the start-up sweep's to remove
+                    log.exception("%s: cleaning up after %s failed", worker_id, task.id)
         except Stopped:
             if beat.lost:
                 ended = "lost"

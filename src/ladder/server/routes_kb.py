@@ -1,15 +1,16 @@
-"""Native /api/kbs: knowledge bases and their documents (upload, list, delete) and search."""
+"""Native /api/kbs: knowledge bases, their documents (upload, list, delete), queued ingests, and search."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from pydantic import Field
 
 from ladder.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
-from ladder.knowledge.records import KB_NAME_PATTERN
+from ladder.knowledge.records import KB_NAME_PATTERN, AddResult
 from ladder.knowledge.retrieve import MAX_K, MAX_QUERY_CHARS
+from ladder.queue import ingests
 from ladder.server.deps import Principal, in_thread, principal
 from ladder.server.schemas import StrictBody, json_int
 
@@ -69,24 +70,70 @@ async def delete_kb(kb: str, who: Principal = Depends(principal)) -> dict:
 @router.post("/api/kbs/{kb}/documents")
 async def upload_document(
     kb: str,
+    request: Request,
+    response: Response,
     file: UploadFile = File(...),
     policy: Literal["replace", "skip", "keep"] = Form("replace"),
+    wait: bool | None = Form(
+        None,
+        description="true: ingest while the request waits; false: queue it; unset: queue it when the file is"
+        " over LADDER_KB_QUEUE_BYTES",
+    ),
     who: Principal = Depends(principal),
 ) -> dict:
-    """Parse, chunk, embed and index one document; searchable when this returns."""
+    """Parse, chunk, embed and index one document: searchable when this returns (200), or, for a large
+    file, queued as an `ingest` task (202 with the task; poll GET /api/kbs/{kb}/ingests/{id})."""
     from ladder.store.files import display_name
 
     data = await file.read()
-    result = await in_thread(
-        _svc().add_document, kb, display_name(file.filename or ""), data, policy=policy, project_id=who.project_id
-    )
-    return result.as_dict()
+    name = display_name(file.filename or "")
+    if not ingests.should_queue(len(data), wait):
+        result = await in_thread(_svc().add_document, kb, name, data, policy=policy, project_id=who.project_id)
+        return result.as_dict()
+    out = await in_thread(ingests.queue_upload, kb, name, data, policy=policy, project_id=who.project_id)
+    if isinstance(out, AddResult):  # nothing to do (same content already there, or skip): as when waiting
+        return out.as_dict()
+    worker = getattr(request.app.state, "queue_worker", None)
+    if worker is not None:  # the server's embedded worker looks now instead of at its next poll
+        worker.wake()
+    response.status_code = 202
+    return ingests.as_dict(out)
+
+
+def _list_documents(kb: str, project_id: str) -> dict:
+    docs = _svc().list_docs(kb, project_id=project_id)
+    pending = ingests.list_ingests(kb, project_id, pending=True)
+    return {"object": "list", "data": [d.as_dict() for d in docs], "ingests": [ingests.as_dict(t) for t in pending]}
 
 
 @router.get("/api/kbs/{kb}/documents")
 async def list_documents(kb: str, who: Principal = Depends(principal)) -> dict:
-    docs = await in_thread(_svc().list_docs, kb, project_id=who.project_id)
-    return {"object": "list", "data": [d.as_dict() for d in docs]}
+    """The KB's documents (`data`) and its queued or running ingests (`ingests`), not searchable yet."""
+    return await in_thread(_list_documents, kb, who.project_id)
+
+
+def _ingest(kb: str, task_id: str, project_id: str) -> dict:
+    task = ingests.get_ingest(kb, task_id, project_id)
+    return ingests.as_dict(task, ingests.result_docs(task))
+
+
+@router.get("/api/kbs/{kb}/ingests")
+async def list_kb_ingests(kb: str, who: Principal = Depends(principal)) -> dict:
+    """The KB's ingest tasks, newest first (the latest 50)."""
+    tasks = await in_thread(ingests.list_ingests, kb, who.project_id)
+    return {"object": "list", "data": [ingests.as_dict(t) for t in tasks]}
+
+
+@router.get("/api/kbs/{kb}/ingests/{ingest_id}")
+async def get_kb_ingest(kb: str, ingest_id: str, who: Principal = Depends(principal)) -> dict:
+    """The task's status and progress (chunks embedded of total); when `succeeded`, the documents it added."""
+    return await in_thread(_ingest, kb, ingest_id, who.project_id)
+
+
+@router.post("/api/kbs/{kb}/ingests/{ingest_id}/cancel")
+async def cancel_kb_ingest(kb: str, ingest_id: str, who: Principal = Depends(principal)) -> dict:
+    """A queued ingest is cancelled at once; a running one stops at its next batch (409 once it has ended)."""
+    return ingests.as_dict(await in_thread(ingests.cancel_ingest, kb, ingest_id, who.project_id))
 
 
 @router.delete("/api/kbs/{kb}/documents/{doc}")
