@@ -78,7 +78,13 @@ def test_a_killed_workers_task_runs_again_and_finishes_once(tiny_model, ladder_h
     task = queue_eval(make_bot(tiny_model), 40)
     proc = _worker_process("--kinds", "eval", "--interval", "0.1")
     try:
-        wait_for(lambda: store.get(task.id).status == "running", timeout=120, every=0.01, what="the claim")
+        # Claimed, and its scratch copy made (the claim comes first: a kill between the two leaves no copy).
+        wait_for(
+            lambda: store.get(task.id).status == "running" and any(scratch_root().glob("eval-*")),
+            timeout=120,
+            every=0.01,
+            what="the claim and its scratch copy",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
