@@ -22,6 +22,7 @@ PREFIXES = {
     "bot",
     "eval",
     "climb",
+    "rung",
     "proj",
     "key",
     "chatcmpl",
