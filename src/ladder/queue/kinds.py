@@ -1,14 +1,14 @@
-"""Task kinds and their handlers: what a worker runs for an `eval` or a `climb` task."""
+"""Task kinds and their handlers: what a worker runs for an `eval`, a `climb` or a climb's `rung` task."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ladder.queue import climbs, evals
+from ladder.queue import climbs, evals, rungs
 from ladder.queue.context import Outcome, TaskContext
 from ladder.queue.store import Task
 
 Handler = Callable[[Task, TaskContext], Outcome]
 
 # `tune` is not here: fine-tuning jobs have their own table and worker (ladder.tuning).
-HANDLERS: dict[str, Handler] = {"eval": evals.run, "climb": climbs.run}
+HANDLERS: dict[str, Handler] = {"eval": evals.run, "climb": climbs.run, rungs.KIND: rungs.run}
