@@ -1,4 +1,4 @@
-"""`ladder worker`: run the queues (fine-tuning jobs, evals, climbs) in the foreground, on any machine."""
+"""`ladder worker`: run the queues (fine-tunes, evals, climbs and their rungs) in the foreground, on any machine."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ def worker_cmd(
     ),
     interval: float = typer.Option(1.0, "--interval", help="Seconds between checks of the queue."),
     kinds: str = typer.Option(
-        "tune,eval,climb", "--kinds", help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb."
+        "tune,eval,climb,rung",
+        "--kinds",
+        help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb, rung (a climb's rungs; a climb"
+        " also runs its own while it waits).",
     ),
     concurrency: int = typer.Option(
         1, "--concurrency", min=1, max=64, help="Eval/climb tasks run at once (threads; tune keeps one worker)."
