@@ -179,3 +179,29 @@ def test_a_rung_handed_back_by_a_stopped_worker_runs_once_more_and_the_climb_onc
     assert _eval_runs() == sorted(c.run_id for c in children)  # one stored run per rung
     assert sum(task.id in w.finished for w in again) == 1  # the climb finished on one worker
     assert get_db().one("SELECT COUNT(*) AS n FROM climbs")["n"] == 1
+
+
+def test_a_worker_killed_mid_rung_leaves_the_rung_to_run_once_more(tiny_model):
+    import signal
+
+    from tests.queue.test_worker import _worker_process
+
+    words = " ".join(f"word{i}" for i in range(30))
+    train = [(f"question {i}", f"{words} {i}") for i in range(6)]
+    test = [(f"question {i}", f"{words} {i}") for i in range(48)]
+    task = _queue_climb(train, test, task="open", target="rouge_l=0")  # met at once: the prompt rung only
+    proc = _worker_process("--kinds", "climb,rung", "--interval", "0.1")
+    try:
+        wait_for(
+            lambda: any(c.status == "running" for c in store.children(task.id)), timeout=120, what="a running rung"
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    (rung,) = store.children(task.id)
+    assert sorted(store.reclaim_stale()) == sorted([task.id, rung.id])  # both were the dead worker's
+    assert QueueWorker(("climb",)).run_one().id == task.id
+    done, (rung,) = store.get(task.id), store.children(task.id)
+    assert done.status == "succeeded" and done.attempts == 2, done.error
+    assert rung.status == "succeeded" and rung.attempts == 2  # run again, once
+    assert _eval_runs() == [rung.run_id]  # the killed attempt stored nothing
