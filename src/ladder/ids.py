@@ -23,6 +23,7 @@ PREFIXES = {
     "eval",
     "climb",
     "ingest",
+    "rung",
     "proj",
     "key",
     "chatcmpl",

@@ -10,33 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from ladder.queue import climbs, store
 from ladder.queue.worker import QueueWorker
 from ladder.store.db import DEFAULT_PROJECT, get_db
 from tests.queue.helpers import make_bot, queue_eval, upload_test, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["engine under test", "postgresql"])
-def engine(request, monkeypatch, tiny_model_dir):
-    """The engine the suite runs on, and PostgreSQL in any case (a fresh database from `postgres_url`)."""
-    if request.param == "postgresql":
-        from ladder.settings import reset_settings
-        from ladder.store.db import reset_dbs
-
-        monkeypatch.setenv("LADDER_DATABASE_URL", request.getfixturevalue("postgres_url"))
-        reset_settings()
-        reset_dbs()
-    from ladder.models import registry
-
-    registry.add_local("tiny-llama", tiny_model_dir)
-    yield get_db().engine
-    from ladder.store.db import reset_dbs
-
-    reset_dbs()
 
 
 def _eval_runs() -> list[str]:
@@ -147,7 +126,8 @@ def test_a_climb_task_stores_its_runs_and_the_climb_together(tiny_model):
     rungs = json.loads(row["summary"])["rungs"]
     assert [r["name"] for r in rungs] == ["prompt"]  # the target is met at once
     assert _eval_runs() == [rungs[0]["run"]]
-    assert done.progress["stage"] == "eval prompt" and done.progress["done"] == 4
+    (rung,) = done.progress["rungs"]  # the climb's progress lists its rung tasks
+    assert rung["name"] == "prompt" and rung["status"] == "succeeded" and rung["done"] == rung["total"] == 4
 
 
 def test_ladder_worker_refuses_an_unknown_kind():

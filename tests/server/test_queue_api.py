@@ -179,3 +179,19 @@ def test_bad_requests_are_refused_at_once_naming_the_field(client, tiny_model):
     assert client.get("/api/evals/eval-" + "a" * 24).status_code == 404
     ok = client.post("/api/evals", json={"bot": "judge", "test_file": good}).json()
     assert ok["status"] == "queued" and client.get(f"/api/climbs/{ok['id']}").status_code == 404
+
+
+def test_a_climb_shows_its_rung_tasks_and_the_one_slot_server_worker_runs_them(make_server, tiny_model):
+    srv = make_server()  # the embedded worker: one slot for the climb and its rungs
+    url, key = srv.url, srv.admin_key
+    train = _upload(url, key, eval_rows(12), "train.jsonl")
+    body = {"train_file": train, "test_file": _upload(url, key, eval_rows(4)), "model": tiny_model}
+    body |= {"target": "accuracy=100.5", "tune": False}  # never met: every rung runs, one after another
+    started = httpx.post(url + "/api/climbs", json=body, headers=_h(key)).json()
+    done = wait_for(lambda: (t := _get(url, key, f"/api/climbs/{started['id']}"))["status"] == "succeeded" and t)
+    names = [r["name"] for r in done["rungs"]]
+    assert names == ["prompt", "few-shot fixed k=4", "few-shot retrieved k=4"]
+    assert all(r["object"] == "rung.task" and r["status"] == "succeeded" and r["run_id"] for r in done["rungs"])
+    stored = {r["name"]: r["run"] for r in done["results"]["summary"]["rungs"] if r["run"]}
+    assert stored == {r["name"]: r["run_id"] for r in done["rungs"]}  # the climb is made of its rungs' runs
+    assert done["progress"]["done"] == done["progress"]["total"] == 3

@@ -1,4 +1,4 @@
-"""`ladder worker`: run the queues (fine-tuning jobs, evals, climbs, KB ingests) in the foreground, on any machine."""
+"""`ladder worker`: run the queues (fine-tunes, evals, climbs and their rungs, KB ingests) on any machine."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ def worker_cmd(
     ),
     interval: float = typer.Option(1.0, "--interval", help="Seconds between checks of the queue."),
     kinds: str = typer.Option(
-        "tune,eval,climb,ingest",
+        "tune,eval,climb,rung,ingest",
         "--kinds",
-        help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb, ingest (large KB uploads).",
+        help="Comma-separated kinds to take: tune (fine-tuning jobs), eval, climb, rung (a climb's rungs; a climb"
+        " also runs its own while it waits), ingest (large KB uploads).",
     ),
     concurrency: int = typer.Option(
         1, "--concurrency", min=1, max=64, help="Eval/climb/ingest tasks run at once (threads; tune keeps one worker)."

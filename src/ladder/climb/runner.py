@@ -7,9 +7,9 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ladder.climb import tasks as T
-from ladder.climb.advisor import TASK_MINIMUMS, Advice, Answers, advise
+from ladder.climb.advisor import Advice
 from ladder.climb.tune import TuneOutcome, fine_tune
 from ladder.errors import InvalidInput, Stopped
 from ladder.evals.runner import EvalRun, run_eval
@@ -114,136 +114,29 @@ def climb(
     should_stop: Callable[[], bool] | None = None,
     save: Callable[[ClimbResult, list[EvalRun]], None] | None = None,
 ) -> ClimbResult:
-    """Climb the rungs on `test`; every eval run and the climb are stored together at the end.
+    """Climb the rungs on `test`, one at a time in ladder order (ladder.climb.plan); every eval run and
+    the climb are stored together at the end.
 
     `should_stop` is asked before each rung and between the items of its eval (`Stopped` ends the
     climb, nothing stored; a fine-tune rung already started runs to its end first). `save(result,
     runs)` replaces the default storing (`save_climb`), e.g. to store inside the caller's transaction.
     """
+    from ladder.climb.plan import Ladder, plan
+    from ladder.climb.steps import run_step
+
     opts, ui = opts or ClimbOptions(), ui or UI()
-    if not train or not test:
-        raise InvalidInput("the ladder needs a training set and a test set with at least one item each")
     t_start = time.perf_counter()
-    task = T.check_task(opts.task) if opts.task else T.infer_task(train)
-    model = opts.model or get_settings().default_model
-    headline = T.HEADLINE[task]
-    metric = opts.target[0] if opts.target else headline
-    labelled = task == "classification"
-    labels = T.label_set(train, test) if labelled else []
-    advice = advise(
-        Answers(task=task if task in TASK_MINIMUMS else "open", knowledge_external=bool(opts.kbs), examples=len(train))
-    )
-    cid = new_id("climb")
-    workdir = get_settings().shared_dir / "climbs" / cid
-    base = T.zero_shot_config(task, train, model, labels, project_id).replace(
-        retrieval_k=opts.retrieval_k,
-        constrained=None if opts.constrained else False,  # None: the format's default (closed formats on)
-    )
-    metrics = [metric] + [m for m in _metrics_for(task, bool(opts.kbs), test) if m != metric]
-    result = ClimbResult(cid, task, opts.target, metric, [], advice, labels, n_train=len(train), n_test=len(test))
+    lad = Ladder.build(train, test, opts, project_id, new_id("climb"))
+    done: dict = {}
     runs: list[EvalRun] = []  # stored with the climb, in one transaction, once it is complete
-
-    def check() -> None:
+    while not (now := plan(lad, done)).complete:
         if should_stop and should_stop():
-            raise Stopped(f"climb {cid} stopped after {len(result.rungs)} rung(s)")
-
-    def evaluate(name: str, kind: str, cfg: PipelineConfig, setup: dict | None = None) -> RungResult:
-        check()
-        ui.say(f"rung {len(result.rungs) + 1}: {name}")
-        with ui.bar(f"eval {name}", len(test)) as advance:
-            run = run_eval(
-                Pipeline(cfg, project_id=project_id),
-                test,
-                metrics=_usable(metrics, cfg),
-                batch_size=opts.batch_size,
-                latency_sample=opts.latency_sample,
-                name=f"{cid}:{name}",
-                on_progress=lambda n: advance(n),
-                should_stop=should_stop,
-                project_id=project_id,
-                store=False,
-            )
-        runs.append(run)
-        met = bool(opts.target) and run.metrics.get(metric, run.value) >= opts.target[1] - 1e-12
-        r = RungResult(name, kind, cfg, run, setup or {}, met_target=met)
-        result.rungs.append(r)
-        lo, hi = run.ci
-        ui.say(
-            f"  {metric} {run.metrics.get(metric, run.value):.3f} (95% CI {lo:.3f}-{hi:.3f}), "
-            f"format {run.format_compliance:.0%}, {run.cached} cached"
-        )
-        return r
-
-    def stop() -> bool:
-        return bool(opts.target) and not opts.all and any(r.met_target for r in result.rungs)
-
-    def best_prompt_rung() -> RungResult:
-        done = [r for r in result.rungs if r.run is not None and r.kind in ("prompt", "few-shot")]
-        return max(done, key=lambda r: (r.value(metric), -result.rungs.index(r)))
-
-    evaluate("prompt", "prompt", base)
-    pool = [T.shot(t) for t in train]
-    k = max(1, opts.shots)
-    if not stop():
-        evaluate(
-            f"few-shot fixed k={k}",
-            "few-shot",
-            base.replace(few_shot=[T.shot(t) for t in T.stratified(train, k, labelled)], few_shot_k=0),
-        )
-    if opts.retrieved and not stop():
-        evaluate(
-            f"few-shot retrieved k={k}",
-            "few-shot",
-            base.replace(few_shot=pool, few_shot_mode="retrieved", few_shot_k=k),
-        )
-    if opts.kbs and not stop():
-        evaluate("rag", "rag", best_prompt_rung().config.replace(kbs=list(opts.kbs)))
-    if not stop():
-        minimum = advice.minimum
-        if not opts.tune:
-            result.rungs.append(RungResult("fine-tune", "fine-tune", skipped="not run (switched off)"))
-        elif len(train) < minimum and not opts.force_tune:
-            result.rungs.append(
-                RungResult(
-                    "fine-tune",
-                    "fine-tune",
-                    skipped=(
-                        f"not run: {len(train)} training examples is below the {task} minimum of {minimum} "
-                        "(--force-tune to run it anyway)"
-                    ),
-                )
-            )
-        else:
-            check()
-            tuned = _tune(train, base, opts, workdir, ui, project_id)
-            result.loss = tuned.loss
-            if tuned.metric:
-                result.tune_metric = {"name": tuned.metric_name, "points": tuned.metric, "best_step": tuned.best_step}
-            setup = {
-                "seconds": tuned.seconds,
-                "trained_tokens": tuned.trained_tokens,
-                "cost_usd": tuned.cost_usd,
-                "job_id": tuned.job_id,
-                "model": tuned.model,
-            }
-            if tuned.model is None:
-                result.rungs.append(RungResult("fine-tune", "fine-tune", setup=setup, skipped=tuned.error))
-            else:
-                # The tuned model learned the labels: it is served without the long label listing.
-                tcfg = base.replace(model=tuned.model, output_instruction="")
-                evaluate("fine-tune", "fine-tune", tcfg, setup)
-                if opts.kbs and not stop():
-                    evaluate("fine-tune + rag", "fine-tune + rag", tcfg.replace(kbs=list(opts.kbs)), setup)
-                if opts.regression:
-                    check()
-                    result.forgetting = _forgetting(model, tuned.model, opts, ui, project_id, runs)
-    from ladder.climb.recommend import recommend
-
-    result.recommendation = recommend(result, volume=opts.volume)
-    result.wall_s = time.perf_counter() - t_start
-    from ladder.climb.report import write_report
-
-    result.report_dir = str(write_report(result))
+            raise Stopped(f"climb {lad.ctx.climb_id} stopped after {len(now.rungs)} rung(s)")
+        step = now.ready[0]
+        res = run_step(step, lad.ctx, train, test, ui=ui, number=len(now.rungs) + 1, should_stop=should_stop)
+        done[step.name] = res
+        runs += res.runs
+    result = assemble(lad, now.rungs, done, time.perf_counter() - t_start)
     if save is None:
         save_climb(result, runs, project_id)
     else:
@@ -251,22 +144,49 @@ def climb(
     return result
 
 
-def _metrics_for(task: str, rag: bool, test: list[TestItem]) -> list[str]:
-    base = {
-        "classification": ["accuracy", "macro_f1", "format"],
-        "extraction": ["field_f1", "field_precision", "field_recall", "format"],
-    }.get(task, ["rouge_l", "exact_match"])
-    if rag:
-        base += ["citation_validity"] + (["recall_at_k"] if any(t.sources for t in test) else [])
-    return base
+def assemble(lad, rungs: list[RungResult], done: dict, wall_s: float) -> ClimbResult:
+    """The finished climb from its rungs and step results (name -> StepResult): recommendation and report."""
+    from ladder.climb.recommend import recommend
+    from ladder.climb.report import write_report
+
+    opts = lad.opts
+    result = ClimbResult(
+        lad.ctx.climb_id,
+        lad.task,
+        opts.target,
+        lad.headline,
+        list(rungs),
+        lad.advice,
+        lad.labels,
+        n_train=len(lad.train),
+        n_test=lad.n_test,
+    )
+    tuned = done.get("fine-tune")
+    if tuned is not None:
+        result.loss, result.tune_metric = tuned.loss, tuned.tune_metric
+    if "regression" in done:
+        result.forgetting = done["regression"].forgetting
+    result.recommendation = recommend(result, volume=opts.volume)
+    result.wall_s = wall_s
+    result.report_dir = str(write_report(result))
+    return result
 
 
-def _usable(metrics: list[str], cfg: PipelineConfig) -> list[str]:
-    """RAG metrics only for rungs that retrieve."""
-    return [m for m in metrics if cfg.kbs or m not in ("citation_validity", "recall_at_k")]
+def workdir_for(climb_id: str) -> Path:
+    """Where a climb's fine-tune writes its training file (the shared dir, which every worker reaches)."""
+    return get_settings().shared_dir / "climbs" / climb_id
 
 
-def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, project_id: str) -> TuneOutcome:
+def _tune(
+    train,
+    base: PipelineConfig,
+    opts: ClimbOptions,
+    workdir,
+    ui: UI,
+    project_id: str,
+    job_id: str | None = None,
+    on_job: Callable[[str], None] | None = None,
+) -> TuneOutcome:
     ui.say("rung: fine-tune (LoRA)")
     stack = contextlib.ExitStack()
 
@@ -286,6 +206,8 @@ def _tune(train, base: PipelineConfig, opts: ClimbOptions, workdir, ui: UI, proj
             progress=progress,
             project_id=project_id,
             parser=base.parser,  # the task metric during training, on the label set / schema it is served with
+            job_id=job_id,
+            on_job=on_job,
         )
 
 

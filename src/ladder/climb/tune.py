@@ -49,6 +49,18 @@ def task_hyperparameters(parser) -> dict:
     return {}
 
 
+def _create(train, system, frame, model, workdir, hyperparameters, seed, project_id, parser):
+    from ladder.store import files
+    from ladder.tuning import service as tuning
+
+    path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
+    upload = files.upload_path(path, "fine-tune", project_id)  # the service takes file ids, never paths
+    hp = {**task_hyperparameters(parser), **(hyperparameters or {})}
+    return tuning.create_job(
+        upload.id, model=model, suffix="climb", hyperparameters=hp, seed=seed, project_id=project_id
+    )
+
+
 def fine_tune(
     train: list[TestItem],
     system: str,
@@ -61,21 +73,23 @@ def fine_tune(
     progress: Callable[[str, int | None], Callable] | None = None,
     project_id: str = DEFAULT_PROJECT,
     parser=None,
+    job_id: str | None = None,
+    on_job: Callable[[str], None] | None = None,
 ) -> TuneOutcome:
     """Run one job to the end. `progress(description, total)` returns advance(n, total=, **fields).
 
     The service holds a validation slice out of `train` (never the test set); with the rung's
     `parser` the job measures the task metric on it, stops early and returns its best checkpoint.
+    `job_id` follows a job started before (a climb's rung task run again after its worker died: the
+    job, durable itself, is not started twice); `on_job(id)` hears of a job just created.
     """
-    from ladder.store import files
     from ladder.tuning import service as tuning
 
-    path = write_jsonl(training_examples(train, system, frame), workdir / "train.jsonl")
-    upload = files.upload_path(path, "fine-tune", project_id)  # the service takes file ids, never paths
-    hp = {**task_hyperparameters(parser), **(hyperparameters or {})}
-    job = tuning.create_job(
-        upload.id, model=model, suffix="climb", hyperparameters=hp, seed=seed, project_id=project_id
-    )
+    job = tuning.get_job(job_id, project_id) if job_id else None
+    if job is None:
+        job = _create(train, system, frame, model, workdir, hyperparameters, seed, project_id, parser)
+        if on_job is not None:
+            on_job(job.id)
     tuning.ensure_worker()
     loss: list[tuple[int, float]] = []
     metric: list[tuple[int, float]] = []

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from ladder.queue.config import QueueConfig
 
 # One slot: the server also answers chat requests on the same cores; more slots are `ladder worker`'s.
-KINDS = ("eval", "climb", "ingest")
+# A climb runs its rungs in its own slot while it waits for them (ladder.queue.rungs): one slot is enough.
+KINDS = ("eval", "climb", "rung", "ingest")
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from ladder.queue import store
 from ladder.queue.worker import QueueWorker
 
 log = logging.getLogger("ladder.queue")
-KINDS = ("tune", "eval", "climb", "ingest")
+KINDS = ("tune", "eval", "climb", "rung", "ingest")
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:

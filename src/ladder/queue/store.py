@@ -51,6 +51,8 @@ class Task:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    parent_id: str | None = None  # a climb's rung names its climb
+    result: dict | None = None  # what a finished rung hands its climb (ladder.queue.rungs)
 
     @property
     def done(self) -> bool:
@@ -79,6 +81,8 @@ class Task:
             created_at=row["created_at"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            parent_id=row["parent_id"],
+            result=js(row["result"]),
         )
 
 
@@ -217,6 +221,8 @@ def request_cancel(task_id: str, project_id: str, kind: str, db: Database | None
             " WHERE id=? AND status IN ('queued','running') RETURNING id",
             (time.time(), task.id),
         ).fetchone()
+        if row is not None:
+            _cancel_children(conn, task.id)  # a climb's rungs end with it, in the same transaction
     if row is None:
         current = get(task_id, db=db)
         raise Conflict(f"{kind} {task_id} already {current.status}; nothing to cancel", param="id")
@@ -253,3 +259,75 @@ def reclaim_stale(db: Database | None = None) -> list[str]:
             if TASKS.reset(conn, r, status, also_set=", error=?, finished_at=?", args=(_json(error), finished)):
                 reclaimed.append(r["id"])
     return reclaimed
+
+
+# -- a task's children (a climb's rungs, ladder.queue.rungs) -----------------------------------------
+
+
+def _cancel_children(conn, parent_id: str) -> None:
+    """Queued children end `cancelled` at once; running ones are flagged and their workers stop them."""
+    conn.execute(
+        "UPDATE tasks SET cancel_requested=1,"
+        " status=CASE WHEN status='queued' THEN 'cancelled' ELSE status END,"
+        " finished_at=CASE WHEN status='queued' THEN ? ELSE finished_at END"
+        " WHERE parent_id=? AND status IN ('queued','running')",
+        (time.time(), parent_id),
+    )
+
+
+def cancel_children(parent_id: str, db: Database | None = None) -> None:
+    """Stop a parent's unfinished children (the parent failed: their results would be of no use)."""
+    with (db or get_db()).tx() as conn:
+        _cancel_children(conn, parent_id)
+
+
+def children(parent_id: str, db: Database | None = None) -> list[Task]:
+    """A task's children, oldest first."""
+    rows = (db or get_db()).query("SELECT * FROM tasks WHERE parent_id=? ORDER BY created_at, id", (parent_id,))
+    return [Task.from_row(r) for r in rows]
+
+
+def enqueue_children(
+    parent: Task, worker_id: str, kind: str, params: list[dict], key: str, db: Database | None = None
+) -> list[Task]:
+    """Queue the children in `params` that the parent has not yet (a child is known by `params[key]`).
+
+    Only while the parent is still `worker_id`'s: a parent that lost its lease to another worker adds
+    nothing, and the check and the inserts are one write transaction, so a child is queued once
+    however often its parent is run again.
+    """
+    db = db or get_db()
+    added = []
+    with db.tx() as conn:
+        owner = conn.execute(
+            "SELECT 1 FROM tasks WHERE id=? AND worker_id=? AND status='running'", (parent.id, worker_id)
+        ).fetchone()
+        if owner is None:
+            raise LeaseLost(parent.id)
+        have = {
+            json.loads(r["params"]).get(key)
+            for r in conn.execute("SELECT params FROM tasks WHERE parent_id=?", (parent.id,)).fetchall()
+        }
+        now = time.time()
+        for i, p in enumerate(params):
+            if p.get(key) in have:
+                continue
+            task_id = new_id(kind)
+            conn.execute(
+                "INSERT INTO tasks(id, project_id, kind, status, params, parent_id, created_at) VALUES (?,?,?,?,?,?,?)",
+                (task_id, parent.project_id, kind, "queued", json.dumps(p), parent.id, now + i * 1e-6),
+            )
+            have.add(p.get(key))
+            added.append(task_id)
+    return [get(t, db=db) for t in added]
+
+
+def set_result(task_id: str, result: dict, worker_id: str | None = None, db: Database | None = None) -> None:
+    """Record a task's result: while it runs, only if it is still `worker_id`'s; without `worker_id`,
+    from inside `complete`'s transaction (the `save` of an Outcome), which checked that already."""
+    sql, args = "UPDATE tasks SET result=? WHERE id=?", [json.dumps(result, default=str), task_id]
+    if worker_id is not None:
+        sql += " AND worker_id=? AND status='running'"
+        args.append(worker_id)
+    if (db or get_db()).execute(sql, tuple(args)).rowcount != 1:
+        raise LeaseLost(task_id)

@@ -135,6 +135,20 @@ def _climb_summary(run_id: str, project_id: str) -> dict:
     return {"summary": json.loads(row["summary"]), "report_dir": row["report_dir"]}
 
 
+def _rung(child: Task) -> dict:
+    """One of a climb's rung tasks (ladder.queue.rungs), as its climb's GET shows it, read live."""
+    return {
+        "id": child.id,
+        "object": "rung.task",
+        "name": child.params.get("name"),
+        "status": child.status,
+        "progress": child.progress,
+        "run_id": child.run_id,
+        "error": child.error,
+        "attempts": child.attempts,
+    }
+
+
 @router.post("/api/climbs", tags=["climbs"])
 async def start_climb(body: ClimbStart, request: Request, who: Principal = Depends(principal)) -> dict:
     """Climb the ladder on uploaded train/test files (queued at once); poll GET /api/climbs/{id}."""
@@ -147,6 +161,7 @@ async def start_climb(body: ClimbStart, request: Request, who: Principal = Depen
 async def get_climb(climb_id: str, who: Principal = Depends(principal)) -> dict:
     task = await in_thread(store.get, climb_id, who.project_id, "climb")
     out = public(task)
+    out["rungs"] = [_rung(c) for c in await in_thread(store.children, task.id)]
     if task.run_id:
         out["results"] = await in_thread(_climb_summary, task.run_id, who.project_id)
     return out

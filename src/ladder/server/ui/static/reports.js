@@ -69,6 +69,15 @@
     return (typeof p.stage === "string" ? p.stage + ": " : "") + p.done + of;
   }
 
+  // A climb's rung tasks: "prompt succeeded; few-shot fixed k=4 running 16 / 40".
+  function rungsText(task) {
+    if (!Array.isArray(task.rungs) || !task.rungs.length) return null;
+    return task.rungs.map((r) => {
+      const p = r.progress || {};
+      return r.name + " " + r.status + (r.status === "running" && typeof p.done === "number" ? " " + p.done + " / " + p.total : "");
+    }).join("; ");
+  }
+
   function kv(pairs) {
     const dl = clear(qs("#report-kv"));
     for (const [k, v] of pairs) {
@@ -110,7 +119,7 @@
     qs("#report-title").textContent = (kind === "climb" ? "Climb " : "Eval ") + task.id;
     const res = task.results || {};
     const summary = kind === "climb" ? res.summary : res;
-    kv([["status", statusBadge(task.status)], ["progress", progressText(task)], ["chatbot", task.bot], ["headline", headline(summary)],
+    kv([["status", statusBadge(task.status)], ["progress", progressText(task)], ["rungs", rungsText(task)], ["chatbot", task.bot], ["headline", headline(summary)],
       ["error", task.error && task.error.message], ["created", fmtTime(task.created_at)], ["finished", fmtTime(task.finished_at)],
       ...scalars(summary || {}, "").filter(([k]) => !["headline", "value", "report_dir", "id"].includes(k))]);
     showItems(kind === "eval" ? res.items : null);
