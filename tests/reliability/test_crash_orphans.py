@@ -139,7 +139,9 @@ def _upload_and_kill(server: Server, key: str, kp: KillPoint, seed: int) -> None
         url = server.url + "/v1/files"
     else:
         data = _kb_document(kp.size, seed)
-        body, ctype = _multipart({"policy": "replace"}, f"manual-{seed}.md", data, kp.chunk, kp.delay, sent)
+        # wait=true: the request ingests while it is killed (a queued ingest is durable and would finish)
+        fields = {"policy": "replace", "wait": "true"}
+        body, ctype = _multipart(fields, f"manual-{seed}.md", data, kp.chunk, kp.delay, sent)
         url = server.url + "/api/kbs/manuals/documents"
     before = _names(server.home)
     outcome: list[object] = []

@@ -95,6 +95,27 @@ def _http(tally, surface, bomb, refuse, name, r) -> None:
     tally.check(surface, bomb, good, f"{r.status_code} {r.text}")
 
 
+def _queued_ingest(tally, bomb, refuse, name, client, data) -> None:
+    """A large upload is queued (202) whatever it holds; the worker's task then refuses it, naming the file."""
+    from ladder.queue.worker import QueueWorker
+
+    r = client.post("/api/kbs/kb/documents", files={"file": (f"queued-{name}", data)}, data={"wait": "false"})
+    if r.status_code == 200 and not refuse:  # its content is in the KB already (the upload above): nothing to queue
+        tally.check("KB .jsonl upload (queued)", bomb, r.json()["status"] == "unchanged", r.text)
+        return
+    if r.status_code != 202:
+        tally.check("KB .jsonl upload (queued)", bomb, False, f"{r.status_code} {r.text}")
+        return
+    QueueWorker(("ingest",)).run_one()
+    task = client.get(f"/api/kbs/kb/ingests/{r.json()['id']}").json()
+    if refuse:
+        msg = (task.get("error") or {}).get("message", "")
+        good = task["status"] == "failed" and _ok_message(msg, f"queued-{name}")
+    else:
+        good = task["status"] == "succeeded"
+    tally.check("KB .jsonl upload (queued)", bomb, good, str(task))
+
+
 def _cli(tally, surface, bomb, refuse, name, result) -> None:
     exc = result.exception
     if refuse:
@@ -155,8 +176,9 @@ def test_json_bombs_on_every_surface(client, tmp_path, monkeypatch, capsys):
 
         for bomb, (data, refuse) in _files("text", "title").items():
             name = f"kb-{bomb}.jsonl"
-            r = client.post("/api/kbs/kb/documents", files={"file": (name, data)})
+            r = client.post("/api/kbs/kb/documents", files={"file": (name, data)}, data={"wait": "true"})
             _http(tally, "KB .jsonl upload", bomb, refuse, name, r)
+            _queued_ingest(tally, bomb, refuse, name, client, data)
     finally:
         embedder_mod.set_embedder(previous)
 
@@ -164,11 +186,11 @@ def test_json_bombs_on_every_surface(client, tmp_path, monkeypatch, capsys):
     with capsys.disabled():
         print(
             f"\nRELIABILITY json-bombs: tried={tally.tried} clean={tally.clean} failed={len(tally.failures)} "
-            f"({len(BOMBS) + 1} files x 6 surfaces; jobs left validating_files: {stuck})"
+            f"({len(BOMBS) + 1} files x 7 surfaces; jobs left validating_files: {stuck})"
         )
     assert not tally.failures, "\n".join(tally.failures)
     assert stuck == 0
-    assert tally.tried == (len(BOMBS) + 1) * 6
+    assert tally.tried == (len(BOMBS) + 1) * 7
 
 
 def test_kb_eval_questions_are_read_under_the_same_bounds(tmp_path):

@@ -74,9 +74,10 @@ async def upload_document(
     response: Response,
     file: UploadFile = File(...),
     policy: Literal["replace", "skip", "keep"] = Form("replace"),
-    wait: bool | None = Form(
-        None,
-        description="true: ingest while the request waits; false: queue it; unset: queue it when the file is"
+    # Strings, not a bool: an optional bool in a form has no encoding of "unset" that every client sends.
+    wait: Literal["auto", "true", "false"] = Form(
+        "auto",
+        description="true: ingest while the request waits; false: queue it; auto: queue it when the file is"
         " over LADDER_KB_QUEUE_BYTES",
     ),
     who: Principal = Depends(principal),
@@ -87,7 +88,7 @@ async def upload_document(
 
     data = await file.read()
     name = display_name(file.filename or "")
-    if not ingests.should_queue(len(data), wait):
+    if not ingests.should_queue(len(data), None if wait == "auto" else wait == "true"):
         result = await in_thread(_svc().add_document, kb, name, data, policy=policy, project_id=who.project_id)
         return result.as_dict()
     out = await in_thread(ingests.queue_upload, kb, name, data, policy=policy, project_id=who.project_id)
