@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ladder.queue import climbs, store
 from ladder.queue.worker import QueueWorker
 from ladder.store.db import DEFAULT_PROJECT, get_db
@@ -205,3 +207,35 @@ def test_a_worker_killed_mid_rung_leaves_the_rung_to_run_once_more(tiny_model):
     assert done.status == "succeeded" and done.attempts == 2, done.error
     assert rung.status == "succeeded" and rung.attempts == 2  # run again, once
     assert _eval_runs() == [rung.run_id]  # the killed attempt stored nothing
+
+
+def test_a_waiting_climb_reclaims_a_rung_whose_worker_died(engine, monkeypatch):
+    """Every slot waits in a climb (none free to reclaim): the climb itself puts the dead worker's rung back."""
+    monkeypatch.setenv("LADDER_QUEUE_HEARTBEAT_S", "0.1")
+    words = " ".join(f"word{i}" for i in range(30))
+    train = [(f"question {i}", f"{words} {i}") for i in range(6)]
+    test = [(f"question {i}", f"{words} {i}") for i in range(24)]
+    task = _queue_climb(train, test, task="open", target="rouge_l=100.5")
+    worker = QueueWorker(("climb", "rung"), interval_s=0.05).start()
+    try:
+        wait_for(lambda: store.children(task.id), what="the first rung queued")
+    finally:
+        worker.stop()
+    (rung,) = store.children(task.id)
+    assert rung.status == "queued"
+    # The rung's worker is on another machine and about to vanish: its lease outlives the next claim.
+    with get_db().tx() as conn:
+        conn.execute(
+            "UPDATE tasks SET status='running', worker_id='gone', worker_host='elsewhere', worker_pid=1,"
+            " lease_expires_at=?, attempts=1 WHERE id=?",
+            (time.time() + 1.0, rung.id),
+        )
+    only = QueueWorker(("climb",), interval_s=0.05).start()  # one slot; it takes climbs, not rungs
+    try:
+        wait_for(lambda: store.get(task.id).done, timeout=120, what="the climb")
+    finally:
+        only.stop()
+    done = store.get(task.id)
+    assert done.status == "succeeded", done.error
+    children = store.children(task.id)
+    assert all(c.status == "succeeded" for c in children) and children[0].attempts == 2

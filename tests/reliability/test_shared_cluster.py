@@ -137,7 +137,8 @@ def test_six_jobs_through_two_servers_finish_once_when_a_worker_is_killed(
             states = {j: status(j, a)["status"] for j in submitted}
             if all(s in ("succeeded", "failed", "cancelled") for s in states.values()):
                 break
-            assert time.monotonic() < deadline, states
+            unfinished = {j: s for j, s in states.items() if s not in ("succeeded", "failed", "cancelled")}
+            assert time.monotonic() < deadline, {j: status(j, a) for j in unfinished}
             time.sleep(1)
         assert set(states.values()) == {"succeeded"}, (states, killed)
         events = [e["message"] for e in status_events(a, resumed_job)]

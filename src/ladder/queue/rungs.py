@@ -144,6 +144,9 @@ class Helper:
 
     def run_one(self) -> bool:
         """Run the oldest queued rung here (any climb's: the queue stays first come, first served)."""
+        # A rung whose worker died goes back to the queue first: when every slot waits in a climb, no
+        # slot loop is free to reclaim it, and the climb would wait for it forever.
+        store.reclaim_stale()
         return self.worker.run_one() is not None
 
     def pause(self) -> None:
