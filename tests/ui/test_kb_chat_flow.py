@@ -105,3 +105,23 @@ def test_upload_search_ask_a_chatbot_and_see_the_cited_answer(tab, ui_models):
     assert tab.dialogs == ["confirm: Delete knowledge base helpdesk and all its documents?"]
     with tab.server.client() as c:
         assert c.get("/api/kbs/helpdesk").status_code == 404
+
+
+@pytest.mark.slow
+def test_a_large_upload_is_queued_and_the_table_shows_it_until_it_is_searchable(tab):
+    page = tab.page
+    tab.login()
+    tab.goto("/knowledge")
+    page.fill("#kb-name", "warehouse")
+    page.click("#kb-create button[type=submit]")
+    page.wait_for_selector("#kb-title:text-is('warehouse')")
+    para = "Parcels leave our warehouse within two working days of the order. " * 15
+    doc = "\n\n".join(f"## Part {i}\n\n{para}" for i in range(300))
+    assert len(doc) > 256 * 1024  # over LADDER_KB_QUEUE_BYTES: queued, not ingested while the request waits
+    page.set_input_files("#doc-files", files=[{"name": "big.md", "mimeType": "text/markdown", "buffer": doc.encode()}])
+    page.click("#doc-upload button[type=submit]")
+    page.wait_for_selector("#upload-progress .label:has-text('queued for indexing: big.md')")
+    page.wait_for_selector("#doc-table td:has-text('big.md (')")  # the pending row, with its stage
+    page.wait_for_selector("#doc-table td:text-is('big.md')", timeout=300_000)  # searchable: a document row
+    assert page.locator("#doc-table td:has-text('big.md (')").count() == 0
+    _assert_clean(tab)

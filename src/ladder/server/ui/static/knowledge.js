@@ -7,6 +7,7 @@
     kb: (id) => "/api/kbs/" + encodeURIComponent(id),
     docs: (id) => "/api/kbs/" + encodeURIComponent(id) + "/documents",
     doc: (id, d) => "/api/kbs/" + encodeURIComponent(id) + "/documents/" + encodeURIComponent(d),
+    cancelIngest: (id, t) => "/api/kbs/" + encodeURIComponent(id) + "/ingests/" + encodeURIComponent(t) + "/cancel",
     search: (id) => "/api/kbs/" + encodeURIComponent(id) + "/search",
   };
   let current = null; // the selected KB object
@@ -42,10 +43,31 @@
     await loadDocs();
   }
 
+  let polling = null;  // the timer that reloads the table while ingests are queued or running
+
+  function ingestRow(t) {
+    const p = t.progress || {};
+    const state = t.status === "queued" ? "queued" : (p.stage || "indexing") + (p.total ? " " + fmtNum(p.done || 0) + "/" + fmtNum(p.total) : "");
+    const cancel = el("button", { type: "button", class: "danger", text: "Cancel",
+      onclick: guard(async () => {
+        await api(E.cancelIngest(ref(current), t.id), { method: "POST" });
+        flash("cancelled indexing " + t.filename, true);
+        await loadDocs();
+      }) });
+    return el("tr", { dataset: { id: t.id }, class: "muted" },
+      el("td", { text: t.filename + " (" + state + ")" }), el("td", { class: "num", text: "" }),
+      el("td", { text: fmtTime(t.created_at) }), el("td", {}, cancel));
+  }
+
   async function loadDocs() {
-    const docs = items(await api(E.docs(ref(current))), "documents");
+    clearTimeout(polling);
+    const body = await api(E.docs(ref(current)));
+    const docs = items(body, "documents");
+    const pending = (body && body.ingests) || [];
     const tbody = clear(qs("#doc-table tbody"));
-    if (!docs.length) tbody.append(el("tr", {}, el("td", { colspan: 4, class: "muted", text: "no documents yet" })));
+    for (const t of pending) tbody.append(ingestRow(t));
+    if (pending.length) polling = setTimeout(guard(loadDocs), 2000);
+    if (!docs.length && !pending.length) tbody.append(el("tr", {}, el("td", { colspan: 4, class: "muted", text: "no documents yet" })));
     for (const d of docs) {
       const del = el("button", { type: "button", class: "danger", text: "Delete",
         onclick: guard(async () => {
@@ -91,12 +113,14 @@
       for (const f of files) {
         const form = new FormData();
         form.append("file", f, f.name);
-        await upload(E.docs(ref(current)), form, (loaded) => {
+        const out = await upload(E.docs(ref(current)), form, (loaded) => {
           const frac = (done + loaded) / total;
           setProgress(box, frac, frac >= 1 ? "indexing " + f.name + "…" : "uploading " + f.name + " " + Math.round(frac * 100) + "%");
         });
         done += f.size;
-        setProgress(box, done / total, "indexed " + f.name);
+        // A large file is queued (202, an ingest task): the table shows its progress until it is searchable.
+        const queued = out && out.object === "ingest.task";
+        setProgress(box, done / total, (queued ? "queued for indexing: " : "indexed ") + f.name);
       }
       flash("uploaded " + files.length + " file" + (files.length === 1 ? "" : "s"), true);
       qs("#doc-files").value = "";
