@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -263,6 +262,7 @@ def _item_scores(run: EvalRun) -> list[float]:
 
 def save_climb(result: ClimbResult, runs: list[EvalRun], project_id: str) -> None:
     """The climb's eval runs and its row, in one transaction (joins the caller's, if one is open)."""
+    from ladder.climb.store import insert_climb
     from ladder.evals.store import save_run
 
     rungs = [
@@ -283,20 +283,10 @@ def save_climb(result: ClimbResult, runs: list[EvalRun], project_id: str) -> Non
         "recommendation": result.recommendation,
         "forgetting": _plain(result.forgetting),
     }
-    with get_db().tx() as conn:
+    with get_db().tx():
         for run in runs:
             save_run(run, project_id=project_id)
-        conn.execute(
-            "INSERT INTO climbs(id, project_id, config, summary, report_dir, created_at) VALUES (?,?,?,?,?,?)",
-            (
-                result.id,
-                project_id,
-                json.dumps({"target": result.target}),
-                json.dumps(summary, default=str),
-                result.report_dir,
-                time.time(),
-            ),
-        )
+        insert_climb(result.id, project_id, result.target, summary, result.report_dir)
 
 
 def _plain(f: dict | None) -> dict | None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
+from ladder.climb.store import climb_summary
 from ladder.errors import NotFound
 from ladder.queue import climbs, evals, store
 from ladder.queue.store import Task
@@ -124,17 +125,6 @@ def _start_climb(body: ClimbStart, project_id: str) -> dict:
     return public(store.enqueue("climb", project_id, params.as_dict()))
 
 
-def _climb_summary(run_id: str, project_id: str) -> dict:
-    import json
-
-    from ladder.store.db import get_db
-
-    row = get_db().one("SELECT * FROM climbs WHERE id=? AND project_id=?", (run_id, project_id))
-    if row is None:
-        raise NotFound(f"no climb {run_id!r}", param="climb_id")
-    return {"summary": json.loads(row["summary"]), "report_dir": row["report_dir"]}
-
-
 def _rung(child: Task) -> dict:
     """One of a climb's rung tasks (ladder.queue.rungs), as its climb's GET shows it, read live."""
     return {
@@ -163,7 +153,7 @@ async def get_climb(climb_id: str, who: Principal = Depends(principal)) -> dict:
     out = public(task)
     out["rungs"] = [_rung(c) for c in await in_thread(store.children, task.id)]
     if task.run_id:
-        out["results"] = await in_thread(_climb_summary, task.run_id, who.project_id)
+        out["results"] = await in_thread(climb_summary, task.run_id, who.project_id)
     return out
 
 
@@ -179,7 +169,7 @@ async def climb_report(climb_id: str, who: Principal = Depends(principal)) -> HT
     task = await in_thread(store.get, climb_id, who.project_id, "climb")
     if not task.run_id:
         raise NotFound(f"climb {climb_id} has no report yet (status {task.status})", param="climb_id")
-    info = await in_thread(_climb_summary, task.run_id, who.project_id)
+    info = await in_thread(climb_summary, task.run_id, who.project_id)
     from ladder.climb.report import report_html
 
     html = await in_thread(report_html, info["report_dir"])
